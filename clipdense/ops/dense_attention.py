@@ -1,0 +1,116 @@
+"""Fused dense attention of training-free CLIP segmentation, backed by ``clipdense._ext``.
+
+``out = sum over pairs (a, b) of softmax(a @ b^T * scale + bias) @ v`` for q, k, v of shape
+(B, heads, N, d): vanilla CLIP is ``('qk',)``, SCLIP ``('qq', 'kk')`` (summed, not halved),
+ClearCLIP ``('qq',)``, NACLIP ``('kk',)`` with its Gaussian neighbourhood ``bias``.
+
+The compiled kernels compute the forward pass only, without the N x N maps of the
+bmm/softmax chain; the backward pass recomputes the PyTorch reference under autograd.
+"""
+from typing import Callable, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.autograd import Function
+
+from .ext_loader import ext_import_error, ext_supports_device, load_ext, require_ext
+from .reference import check_attention_inputs, dense_attention_reference, parse_pairs
+
+_OPERAND_INDEX = dict(q=0, k=1, v=2)
+_logged_selections = set()
+
+
+class DenseAttentionFunction(Function):
+    """Compiled forward; backward by differentiating the reference (recomputed)."""
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, pairs: Tuple[str, ...], scale: float,
+                bias: Optional[Tensor]) -> Tensor:
+        ctx.save_for_backward(q, k, v, bias)
+        ctx.pairs, ctx.scale = pairs, scale
+        return _compiled_forward(q, k, v, pairs, scale, bias)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        q, k, v, bias = ctx.saved_tensors
+        inputs = [t.detach().requires_grad_(needs) if t is not None else None
+                  for t, needs in zip((q, k, v, bias), ctx.needs_input_grad[:3] +
+                                      ctx.needs_input_grad[5:6])]
+        with torch.enable_grad():
+            output = dense_attention_reference(*inputs[:3], ctx.pairs, ctx.scale, inputs[3])
+        wanted = [t for t in inputs if t is not None and t.requires_grad]
+        grads = iter(torch.autograd.grad(output, wanted, grad_output))
+        q_grad, k_grad, v_grad, bias_grad = [
+            next(grads) if t is not None and t.requires_grad else None for t in inputs
+        ]
+        return q_grad, k_grad, v_grad, None, None, bias_grad
+
+
+def _compiled_forward(q: Tensor, k: Tensor, v: Tensor, pairs: Tuple[str, ...], scale: float,
+                      bias: Optional[Tensor]) -> Tensor:
+    lhs = [_OPERAND_INDEX[pair[0]] for pair in pairs]
+    rhs = [_OPERAND_INDEX[pair[1]] for pair in pairs]
+    return require_ext('dense_attention').dense_attention_forward(q, k, v, lhs, rhs, scale, bias)
+
+
+def dense_attention(q: Tensor,
+                    k: Tensor,
+                    v: Tensor,
+                    pairs: Union[str, Sequence[str]] = ('qq', 'kk'),
+                    scale: Optional[float] = None,
+                    bias: Optional[Tensor] = None) -> Tensor:
+    """Sum over ``pairs`` of ``softmax(a @ b^T * scale + bias) @ v`` with the compiled op.
+
+    Args:
+        q, k, v: (B, heads, N, d) in one dtype on one device: float32/float64 on the CPU,
+            float32/float16/bfloat16 on CUDA (d <= 128).
+        pairs: two-letter names of (a, b), e.g. ``('qq', 'kk')`` or ``'qk'``.
+        scale: logit scale; ``d ** -0.5`` when None.
+        bias: additive logit bias broadcastable to (B, heads, N, N), typically a heads-shared
+            (N, N) map; it is used as a stride-0 view, never copied per head.
+
+    Returns:
+        (B, heads, N, d) attention output in q's dtype.
+    """
+    pairs = parse_pairs(pairs)
+    scale, bias = check_attention_inputs(q, k, v, scale, bias)
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (q, k, v, bias))
+    if needs_grad:
+        return DenseAttentionFunction.apply(q, k, v, pairs, scale, bias)
+    return _compiled_forward(q, k, v, pairs, scale, bias)
+
+
+def select_dense_attention(
+        device: Optional[Union[str, torch.device]] = None) -> Tuple[Callable, str]:
+    """Pick the dense-attention implementation once, when a model is built, and log it.
+
+    Args:
+        device: where the model will run; when given, the compiled op is only chosen if the
+            built extension has kernels for that device (e.g. CUDA needs a CUDA build).
+
+    Returns:
+        ``(dense_attention, 'compiled')`` when ``clipdense._ext`` imports and provides the op,
+        else ``(dense_attention_reference, 'reference')``. Both take
+        ``(q, k, v, pairs, scale, bias)``.
+    """
+    ext = load_ext()
+    if ext is None:
+        reason = f'clipdense._ext does not import ({ext_import_error()})'
+    elif not hasattr(ext, 'dense_attention_forward'):
+        reason = 'clipdense._ext has no dense_attention_forward; rebuild it'
+    elif device is not None and not ext_supports_device(device):
+        reason = f'clipdense._ext was built without kernels for {device}'
+    else:
+        reason = None
+    if reason is None:
+        implementation, name = dense_attention, 'compiled'
+        message = 'dense attention: using the compiled op from clipdense._ext'
+    else:
+        implementation, name = dense_attention_reference, 'reference'
+        message = f'dense attention: using the PyTorch reference because {reason}'
+    if message not in _logged_selections:
+        _logged_selections.add(message)
+        from mmengine.logging import print_log
+        print_log(message, logger='current')
+    return implementation, name
