@@ -51,9 +51,9 @@ MODELS = _child('MODELS', ['clipdense.models'])
 MODEL_WRAPPERS = _child('MODEL_WRAPPERS')
 WEIGHT_INITIALIZERS = _child('WEIGHT_INITIALIZERS')
 TASK_UTILS = _child('TASK_UTILS', ['clipdense.models'])
-METRICS = _child('METRICS', ['clipdense.evaluation'])
+METRICS = _child('METRICS')
 EVALUATOR = _child('EVALUATOR')
-VISUALIZERS = _child('VISUALIZERS', ['clipdense.visualization'])
+VISUALIZERS = _child('VISUALIZERS')
 VISBACKENDS = _child('VISBACKENDS')
 INFERENCERS = _child('INFERENCERS')
 
@@ -76,10 +76,10 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     mmdet.utils.register_all_modules(init_default_scope=False)
     import clipdense.datasets  # noqa: F401
     import clipdense.engine  # noqa: F401
-    import clipdense.evaluation  # noqa: F401
     import clipdense.models  # noqa: F401
-    import clipdense.visualization  # noqa: F401
+    from clipdense.engine import allow_mmengine_checkpoints
 
+    allow_mmengine_checkpoints()
     if not init_default_scope:
         return
     current = DefaultScope.get_current_instance()

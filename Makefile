@@ -1,0 +1,22 @@
+# The two commands of the README. Each sets up .venv first (tools/install.sh: idempotent, seconds on a re-run;
+# the first run on a machine builds mmcv's ops, ~15 minutes, cached in ~/.cache/clipdense).
+PYTHON := .venv/bin/python
+DEMO_IMAGE ?= demo/demo.png
+DEMO_CONFIG ?= configs/sclip/sclip_embedded-tiny_synthetic.py
+DEMO_VOCAB ?=
+DEMO_OUT ?= outputs/demo.png
+
+.PHONY: install demo test test-fast
+
+install:
+	@bash tools/install.sh
+
+demo: install
+	$(PYTHON) demo/image_demo.py $(DEMO_IMAGE) $(DEMO_CONFIG) --out $(DEMO_OUT) $(if $(DEMO_VOCAB),--vocab "$(DEMO_VOCAB)")
+
+# Every test, slow ones included (what CI runs). `make test-fast` or plain `pytest` skip the slow ones.
+test: install
+	$(PYTHON) -m pytest -m "" -q
+
+test-fast: install
+	$(PYTHON) -m pytest -q

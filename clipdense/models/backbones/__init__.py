@@ -1,0 +1,3 @@
+from .clip_vision_backbone import CLIPVisionBackbone
+
+__all__ = ['CLIPVisionBackbone']

@@ -1,0 +1,120 @@
+"""Variants of a CLIP ViT's last residual block: the only per-method code of training-free segmentation.
+
+Each variant is called as ``variant(block, x, grid)`` with ``block`` the original open_clip
+``ResidualAttentionBlock`` (its weights are used as they are), ``x`` the (B, 1 + h*w, C) tokens and
+``grid = (h, w)``. Attention maps of the form ``softmax(a @ b^T * scale + bias) @ v`` for pairs of q/k/v
+go through one dense-attention function, chosen once (compiled op or PyTorch reference, logged).
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clipdense.registry import MODELS
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    batch, length, width = x.shape
+    return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    batch, heads, length, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
+
+
+def project_qkv(block: nn.Module, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v (B, L, C) of a block's attention for normalised tokens ``y``."""
+    attn = block.attn
+    return F.linear(y, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+
+
+class LastBlock(nn.Module):
+    """Common pieces of the variants: head split and the dense-attention function."""
+
+    def __init__(self):
+        super().__init__()
+        from clipdense.ops import select_dense_attention
+        self.dense_attention, self.attention_impl = select_dense_attention()
+
+    @staticmethod
+    def num_heads(block: nn.Module) -> int:
+        return block.attn.num_heads
+
+    def attend(self, block: nn.Module, y: torch.Tensor, pairs: Sequence[str],
+               bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``out_proj`` of the summed attention ``sum_pairs softmax(a b^T * d^-0.5 + bias) v`` over heads."""
+        heads = self.num_heads(block)
+        q, k, v = (split_heads(t, heads) for t in project_qkv(block, y))
+        scale = q.shape[-1] ** -0.5
+        out = self.dense_attention(q, k, v, pairs=tuple(pairs), scale=scale, bias=bias)
+        return block.attn.out_proj(merge_heads(out))
+
+    def forward(self, block: nn.Module, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@MODELS.register_module()
+class VanillaLastBlock(LastBlock):
+    """CLIP's own block (q·kᵀ attention, residual, FFN): the baseline the methods depart from."""
+
+    def forward(self, block, x, grid):
+        return block(x)
+
+
+@MODELS.register_module()
+class MaskCLIPLastBlock(LastBlock):
+    """MaskCLIP: the value path replaces attention (each token attends only to itself); residual and FFN
+    are kept: ``x = x + out_proj(v(ln_1(x))); x = x + mlp(ln_2(x))``."""
+
+    def forward(self, block, x, grid):
+        _, _, v = project_qkv(block, block.ln_1(x))
+        x = x + block.ls_1(block.attn.out_proj(v))
+        return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+@MODELS.register_module()
+class SCLIPLastBlock(LastBlock):
+    """SCLIP's correlative self-attention: ``(softmax(q qᵀ s) + softmax(k kᵀ s)) v`` (summed, not halved),
+    with CLIP's residual and FFN kept."""
+
+    def forward(self, block, x, grid):
+        x = x + block.ls_1(self.attend(block, block.ln_1(x), ('qq', 'kk')))
+        return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+@MODELS.register_module()
+class ClearCLIPLastBlock(LastBlock):
+    """ClearCLIP: ``out_proj(softmax(q qᵀ s) v)`` alone; residual and FFN are dropped (and not computed)."""
+
+    def forward(self, block, x, grid):
+        return self.attend(block, block.ln_1(x), ('qq',))
+
+
+def gaussian_neighbourhood_bias(grid: Tuple[int, int], std: float, device=None,
+                                dtype=torch.float32) -> torch.Tensor:
+    """(1 + h*w, 1 + h*w) additive attention bias: ``exp(-d² / (2 std²))`` between patches at squared grid
+    distance ``d²``; the class token row and column get 0."""
+    height, width = grid
+    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
+                            torch.arange(width, device=device, dtype=dtype), indexing='ij')
+    coords = torch.stack([ys.flatten(), xs.flatten()], dim=1)
+    squared = torch.cdist(coords, coords).square()
+    bias = torch.zeros(height * width + 1, height * width + 1, device=device, dtype=dtype)
+    bias[1:, 1:] = torch.exp(-squared / (2 * std ** 2))
+    return bias
+
+
+@MODELS.register_module()
+class NACLIPLastBlock(LastBlock):
+    """NACLIP: ``out_proj(softmax(k kᵀ s + G) v)`` with ``G`` a Gaussian neighbourhood bias on the patch
+    grid; no residual, no FFN."""
+
+    def __init__(self, gaussian_std: float = 5.0):
+        super().__init__()
+        self.gaussian_std = gaussian_std
+
+    def forward(self, block, x, grid):
+        bias = gaussian_neighbourhood_bias(grid, self.gaussian_std, device=x.device, dtype=x.dtype)
+        return self.attend(block, block.ln_1(x), ('kk',), bias=bias)

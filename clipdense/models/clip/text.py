@@ -1,0 +1,179 @@
+"""Text classifier: class embeddings for a vocabulary from a CLIP text tower.
+
+For each name: every template filled with the name is encoded, each prompt embedding L2-normalised, the
+mean over templates taken and normalised again (the recipe of CLIP's zero-shot classifier, which all the
+reference repositories follow). Encoding cuts the token context at the longest prompt of the batch: under
+CLIP's causal mask the end-of-text token never sees the padding after it, so the result is exact.
+
+Results are cached on disk, keyed by a fingerprint of the text tower's weights, the names and the
+templates, so a vocabulary is encoded once per machine.
+"""
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Union
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from torch import nn
+
+from .templates import resolve_templates
+from .vocabulary import Vocabulary, VocabularySpec
+
+
+def default_cache_dir() -> str:
+    root = os.environ.get('CLIPDENSE_CACHE', os.path.join(os.path.expanduser('~'), '.cache', 'clipdense'))
+    return os.path.join(root, 'text')
+
+
+@dataclass
+class ClassEmbeddings:
+    """Embeddings of every name of a vocabulary and the class each name belongs to."""
+
+    embeddings: torch.Tensor  # (num_names, dim), L2-normalised
+    name_to_class: torch.Tensor  # (num_names,) long
+    vocabulary: Vocabulary
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.vocabulary)
+
+    def to(self, device) -> 'ClassEmbeddings':
+        return ClassEmbeddings(self.embeddings.to(device), self.name_to_class.to(device), self.vocabulary)
+
+
+def max_over_synonyms(scores: torch.Tensor, name_to_class: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Per-class maximum of per-name ``scores`` (B, num_names, ...) -> (B, num_classes, ...)."""
+    shape = (scores.shape[0], num_classes, *scores.shape[2:])
+    index = name_to_class.view(1, -1, *([1] * (scores.dim() - 2))).expand_as(scores)
+    return scores.new_full(shape, float('-inf')).scatter_reduce(1, index, scores, reduce='amax')
+
+
+class _CausalTextTower:
+    """The pieces of a CLIP text transformer (open_clip ``CLIP`` or ``TextTransformer``) needed to encode
+    tokens at a shortened context. ``None`` from ``of`` when the tower is not a causal, argmax-pooled one."""
+
+    def __init__(self, owner: nn.Module):
+        self.owner = owner
+
+    @classmethod
+    def of(cls, model: nn.Module) -> Optional['_CausalTextTower']:
+        owner = model.text if hasattr(model, 'text') else model
+        needed = ('token_embedding', 'positional_embedding', 'transformer', 'ln_final', 'text_projection',
+                  'attn_mask')
+        if not all(hasattr(owner, attr) for attr in needed) or owner.attn_mask is None:
+            return None
+        pool = getattr(owner, 'text_pool_type', getattr(owner, 'pool_type', None))
+        if pool != 'argmax' or getattr(owner, 'cls_emb', None) is not None:
+            return None
+        return cls(owner)
+
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        owner = self.owner
+        length = tokens.shape[1]
+        x = owner.token_embedding(tokens) + owner.positional_embedding[:length]
+        x = owner.transformer(x, attn_mask=owner.attn_mask[:length, :length])
+        x = owner.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+        projection = owner.text_projection
+        return projection(x) if isinstance(projection, nn.Linear) else x @ projection
+
+
+def text_tower_fingerprint(model: nn.Module) -> str:
+    """A hash of every text-tower tensor (the model's parameters and buffers outside ``visual``)."""
+    digest = hashlib.sha1()
+    for key, tensor in sorted(model.state_dict().items()):
+        if key.startswith('visual.'):
+            continue
+        digest.update(key.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class TextClassifier:
+    """Builds (and caches) ``ClassEmbeddings`` for vocabularies with a CLIP model's text tower.
+
+    Args:
+        clip_model: an open_clip CLIP model.
+        tokenizer: an open_clip tokenizer; default ``open_clip.get_tokenizer(clip_name)``.
+        templates: a template-set name (``imagenet80``, ``maskclip85`` ...) or a list of ``{}`` patterns.
+        clip_name: the open_clip name, used to pick the tokenizer.
+        cache_dir: where encoded vocabularies are kept; ``None`` disables the disk cache.
+        batch_size: prompts encoded per forward pass.
+    """
+
+    def __init__(self, clip_model: nn.Module, templates: Union[str, Sequence[str]] = 'imagenet80',
+                 clip_name: Optional[str] = None, tokenizer=None, cache_dir: Optional[str] = 'default',
+                 batch_size: int = 256):
+        self.clip_model = clip_model
+        self.templates = resolve_templates(templates)
+        self.tokenizer = tokenizer or self._default_tokenizer(clip_model, clip_name)
+        self.cache_dir = default_cache_dir() if cache_dir == 'default' else cache_dir
+        self.batch_size = batch_size
+        self.tower = _CausalTextTower.of(clip_model)
+        if self.tower is None:
+            print_log('text tower is not a causal CLIP transformer: prompts are encoded at full context',
+                      logger='current')
+        self._fingerprint: Optional[str] = None
+        self._memory = {}
+
+    @staticmethod
+    def _default_tokenizer(clip_model: nn.Module, clip_name: Optional[str]):
+        context_length = getattr(clip_model, 'context_length', 77)
+        if clip_name is None:
+            return open_clip.SimpleTokenizer(context_length=context_length)
+        return open_clip.get_tokenizer(clip_name, context_length=context_length)
+
+    def _cache_key(self, names: List[str]) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = text_tower_fingerprint(self.clip_model)
+        digest = hashlib.sha1(self._fingerprint.encode())
+        digest.update('\x00'.join(self.templates).encode())
+        digest.update(b'\x01')
+        digest.update('\x00'.join(names).encode())
+        return digest.hexdigest()
+
+    @torch.no_grad()
+    def encode_prompts(self, prompts: List[str]) -> torch.Tensor:
+        """Unnormalised text embeddings of ``prompts``, ``batch_size`` at a time."""
+        device = next(self.clip_model.parameters()).device
+        outputs = []
+        for start in range(0, len(prompts), self.batch_size):
+            tokens = self.tokenizer(prompts[start:start + self.batch_size]).to(device)
+            if self.tower is not None:
+                length = int(tokens.argmax(dim=-1).max()) + 1
+                outputs.append(self.tower.encode(tokens[:, :length]))
+            else:
+                outputs.append(self.clip_model.encode_text(tokens))
+        return torch.cat(outputs).float()
+
+    @torch.no_grad()
+    def encode_names(self, names: List[str]) -> torch.Tensor:
+        """(len(names), dim): per name, the renormalised mean of its normalised template embeddings."""
+        prompts = [template.format(name) for name in names for template in self.templates]
+        embeddings = F.normalize(self.encode_prompts(prompts), dim=-1)
+        embeddings = embeddings.view(len(names), len(self.templates), -1).mean(dim=1)
+        return F.normalize(embeddings, dim=-1)
+
+    def __call__(self, vocabulary: VocabularySpec) -> ClassEmbeddings:
+        vocabulary = Vocabulary.parse(vocabulary)
+        names = vocabulary.names
+        key = self._cache_key(names)
+        embeddings = self._memory.get(key)
+        path = os.path.join(self.cache_dir, f'{key}.pt') if self.cache_dir else None
+        if embeddings is None and path and os.path.isfile(path):
+            embeddings = torch.load(path, map_location='cpu', weights_only=True)
+        if embeddings is None:
+            print_log(f'encoding {len(names)} names x {len(self.templates)} templates', logger='current')
+            embeddings = self.encode_names(names).cpu()
+            if path:
+                os.makedirs(self.cache_dir, exist_ok=True)
+                tmp = f'{path}.{os.getpid()}.tmp'
+                torch.save(embeddings, tmp)
+                os.replace(tmp, path)
+        self._memory[key] = embeddings
+        device = next(self.clip_model.parameters()).device
+        return ClassEmbeddings(embeddings.to(device), torch.tensor(vocabulary.name_to_class, device=device),
+                               vocabulary)

@@ -1,0 +1,81 @@
+"""Open vocabularies: classes, each with one or more names (synonyms)."""
+import os
+from dataclasses import dataclass
+from typing import List, Sequence, Union
+
+VocabularySpec = Union[str, Sequence[Union[str, Sequence[str]]], 'Vocabulary']
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Classes with synonyms. A class scores the maximum over its names.
+
+    ``classes[i]`` lists the names of class ``i``; its first name is the class's display name.
+    """
+
+    classes: tuple
+
+    def __post_init__(self):
+        if not self.classes:
+            raise ValueError('the vocabulary is empty: give at least one class name.')
+        seen = {}
+        for index, names in enumerate(self.classes):
+            if not names or any(not name.strip() for name in names):
+                raise ValueError(f'class {index} of the vocabulary has an empty name: {list(names)!r}.')
+            for name in names:
+                if name in seen:
+                    raise ValueError(f'duplicate class name {name!r} (classes {seen[name]} and {index}); '
+                                     'each name may appear once. Merge them into one class as synonyms.')
+                seen[name] = index
+
+    @property
+    def names(self) -> List[str]:
+        """All names, class by class: the prompts the text encoder sees."""
+        return [name for names in self.classes for name in names]
+
+    @property
+    def name_to_class(self) -> List[int]:
+        """Class index of each entry of ``names``."""
+        return [index for index, names in enumerate(self.classes) for _ in names]
+
+    @property
+    def class_names(self) -> List[str]:
+        """One display name per class."""
+        return [names[0].strip() for names in self.classes]
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    @classmethod
+    def from_file(cls, path: str) -> 'Vocabulary':
+        """A class-name file as the reference repositories write them: one class per line, synonyms
+        separated by ``', '``. Only the line break is removed, so names keep any other spacing."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'vocabulary file not found: {path}')
+        with open(path, encoding='utf-8') as f:
+            lines = [line.rstrip('\r\n') for line in f]
+        while lines and not lines[-1]:
+            lines.pop()
+        return cls(tuple(tuple(line.split(', ')) for line in lines))
+
+    @classmethod
+    def from_string(cls, text: str) -> 'Vocabulary':
+        """The command-line form: classes separated by ``,``, synonyms of a class by ``;``
+        (``"person;man;woman,dog,sofa"``)."""
+        classes = []
+        for item in text.split(','):
+            names = tuple(name.strip() for name in item.split(';'))
+            classes.append(names)
+        return cls(tuple(classes))
+
+    @classmethod
+    def parse(cls, spec: VocabularySpec) -> 'Vocabulary':
+        """A ``Vocabulary``, a file path, a command-line string, or a list whose items are a name or a list
+        of synonyms."""
+        if isinstance(spec, Vocabulary):
+            return spec
+        if isinstance(spec, str):
+            return cls.from_file(spec) if os.path.isfile(spec) else cls.from_string(spec)
+        if spec is None:
+            raise ValueError('no vocabulary given: pass class names, a class-name file or a string.')
+        return cls(tuple((item,) if isinstance(item, str) else tuple(item) for item in spec))

@@ -1,0 +1,43 @@
+"""From per-name cosine logits to class probabilities and a label map (shared by training-free methods)."""
+from typing import Optional
+
+import torch
+
+from clipdense.models.clip import max_over_synonyms
+
+
+def names_to_class_probs(cosine: torch.Tensor, name_to_class: torch.Tensor, num_classes: int,
+                         logit_scale: float, renormalize: bool = False) -> torch.Tensor:
+    """``softmax(logit_scale · cos)`` over all names, then each class keeps its best synonym.
+
+    Args:
+        cosine: (num_names, H, W) cosine similarities.
+        renormalize: divide by the per-pixel sum after the synonym maximum (NACLIP), so classes sum to one.
+    """
+    probs = (cosine * logit_scale).softmax(dim=0)
+    probs = max_over_synonyms(probs[None], name_to_class, num_classes)[0]
+    if renormalize:
+        probs = probs / probs.sum(dim=0, keepdim=True)
+    return probs
+
+
+def suppress_small_classes(probs: torch.Tensor, area_thd: float, background: int = 0) -> torch.Tensor:
+    """SCLIP's area threshold: a class keeps its probabilities only if its argmax area is strictly larger
+    than ``area_thd`` times the whole non-background predicted area; the background is never touched."""
+    labels = probs.argmax(dim=0)
+    areas = torch.bincount(labels.flatten(), minlength=probs.shape[0]).to(probs.dtype)
+    foreground = areas.sum() - areas[background]
+    keep = areas > area_thd * foreground
+    keep[background] = True
+    return probs * keep.to(probs.dtype).view(-1, 1, 1)
+
+
+def label_map(probs: torch.Tensor, prob_thd: float = 0.0, background: Optional[int] = 0) -> torch.Tensor:
+    """Argmax labels (1, H, W); pixels whose best probability is below ``prob_thd`` become ``background``."""
+    best, labels = probs.max(dim=0, keepdim=True)
+    if prob_thd > 0:
+        if background is None:
+            raise ValueError('prob_thd needs a background class: this vocabulary has none (set background=0 '
+                             'for datasets whose class 0 is background, or prob_thd=0).')
+        labels[best < prob_thd] = background
+    return labels

@@ -1,0 +1,163 @@
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.structures import SegDataSample
+
+from clipdense.models.clip import DenseCLIPVision, TextClassifier, Vocabulary, build_clip
+from clipdense.models.utils import SlidingWindow, resize_logits
+from clipdense.registry import MODELS
+
+from .postprocess import label_map, names_to_class_probs, suppress_small_classes
+
+WINDOW_PADDINGS = (None, 'center', 'corner')
+
+
+@MODELS.register_module()
+class TrainingFreeSegmentor(BaseSegmentor):
+    """Open-vocabulary segmentation from a frozen CLIP: MaskCLIP, SCLIP, ClearCLIP, NACLIP and their kin.
+
+    A method is a last-block variant plus the values of this class's arguments; everything else is shared:
+
+    1. windows (``slide`` on mmseg's grid, or ``whole`` = one window per image), all windows of a batch in
+       one backbone call per ``windows_per_batch``;
+    2. per window: optional zero padding to a multiple of the patch (``window_padding``: ``'center'`` pads
+       both sides and crops the logits back, as ClearCLIP; ``'corner'`` pads bottom/right and squeezes the
+       padded logits into the window, as MaskCLIP; ``None`` lets the patch grid drop the remainder and
+       stretches, as SCLIP/NACLIP); cosine logits of every name, bilinearly resized to the window;
+    3. windows averaged per pixel, resized to the original image;
+    4. optional refinement (PAMR) of the cosine logits, guided by the normalised image;
+    5. ``softmax(logit_scale · cos)`` over all names, max over each class's synonyms, optional area threshold,
+       argmax, and pixels below ``prob_thd`` sent to the background class.
+
+    Args:
+        clip: ``dict(name=..., pretrained=...)`` (see ``build_clip``).
+        vocabulary: class names (file, list, or ``"a;synonym,b"``); line/item ``i`` is label ``i``.
+        last_block: config of the last-block variant (``dict(type='SCLIPLastBlock')`` ...); ``None`` keeps
+            CLIP's block.
+        templates: prompt templates (``'imagenet80'``, ``'maskclip85'`` or a list).
+        pos_interpolation: ``'offset'`` (SCLIP family) or ``'exact'`` (MaskCLIP).
+        mode: ``'slide'`` or ``'whole'``.
+        crop_size, stride: windows of ``slide`` mode.
+        window_padding: see 2. above.
+        logit_scale: softmax temperature on the cosines.
+        prob_thd: pixels whose best class probability is lower become ``background_class``.
+        area_thd: SCLIP's relative area threshold (needs ``background_class``).
+        background_class: label of the background class, or ``None`` for vocabularies without one (then
+            ``prob_thd`` and ``area_thd`` are refused: they would relabel pixels as a real class).
+        refinement: config of a refinement module called as ``refine(guide, cosine)`` (e.g. ``PAMR``).
+        renormalize: divide the returned class probabilities by their sum (NACLIP); labels are unchanged.
+        windows_per_batch: most windows per backbone call.
+        text_cache_dir: where encoded vocabularies are cached (``None``: no disk cache).
+    """
+
+    def __init__(self, clip: dict, vocabulary, last_block: Optional[dict] = None,
+                 templates: Union[str, Sequence[str]] = 'imagenet80', pos_interpolation: str = 'offset',
+                 mode: str = 'slide', crop_size: Union[int, Tuple[int, int]] = 224,
+                 stride: Union[int, Tuple[int, int]] = 112, window_padding: Optional[str] = None,
+                 logit_scale: float = 40.0, prob_thd: float = 0.0, area_thd: Optional[float] = None,
+                 background_class: Optional[int] = None, refinement: Optional[dict] = None,
+                 renormalize: bool = False, windows_per_batch: int = 64,
+                 text_cache_dir: Optional[str] = 'default', data_preprocessor: Optional[dict] = None,
+                 init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if mode not in ('slide', 'whole'):
+            raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
+        if window_padding not in WINDOW_PADDINGS:
+            raise ValueError(f'window_padding must be one of {WINDOW_PADDINGS}, got {window_padding!r}')
+        if background_class is None and (prob_thd > 0 or area_thd is not None):
+            raise ValueError('prob_thd and area_thd relabel pixels as the background class, but '
+                             'background_class is None (this vocabulary has no background). Set '
+                             'background_class=0 if label 0 is background, or drop prob_thd/area_thd.')
+        clip_model = build_clip(clip['name'], clip.get('pretrained'))
+        clip_model.requires_grad_(False)
+        variant = MODELS.build(last_block) if last_block is not None else None
+        self.encoder = DenseCLIPVision(clip_model.visual, last_block=variant,
+                                       pos_interpolation=pos_interpolation)
+        # The text tower lives outside the module tree: it is only needed when the vocabulary changes.
+        self.text_classifier = TextClassifier(clip_model, templates, clip_name=clip['name'],
+                                              cache_dir=text_cache_dir)
+        self.mode = mode
+        self.sliding_window = SlidingWindow(crop_size, stride, windows_per_batch) if mode == 'slide' else None
+        self.windows_per_batch = windows_per_batch
+        self.window_padding = window_padding
+        self.logit_scale = logit_scale
+        self.prob_thd = prob_thd
+        self.area_thd = area_thd
+        self.background_class = background_class
+        self.refinement = MODELS.build(refinement) if refinement is not None else None
+        self.renormalize = renormalize
+        self.set_vocabulary(vocabulary)
+
+    def set_vocabulary(self, vocabulary) -> None:
+        """Segment with ``vocabulary`` from now on."""
+        classes = self.text_classifier(Vocabulary.parse(vocabulary))
+        self.register_buffer('name_embeddings', classes.embeddings, persistent=False)
+        self.register_buffer('name_to_class', classes.name_to_class, persistent=False)
+        self.vocabulary = classes.vocabulary
+        self.dataset_meta = dict(classes=tuple(self.vocabulary.class_names))
+
+    # ---- logits -------------------------------------------------------------------------------------
+    def window_cosine(self, windows: torch.Tensor) -> torch.Tensor:
+        """Cosine logits (N, num_names, h, w) of same-sized windows (N, 3, h, w)."""
+        height, width = windows.shape[-2:]
+        patch = self.encoder.patch_size
+        top = left = 0
+        if self.window_padding is not None:
+            pad_h, pad_w = -height % patch, -width % patch
+            if self.window_padding == 'center':
+                top, left = pad_h // 2, pad_w // 2
+            windows = F.pad(windows, (left, pad_w - left, top, pad_h - top))
+        features = F.normalize(self.encoder(windows).dense, dim=1)
+        cosine = torch.einsum('ndhw,qd->nqhw', features, self.name_embeddings.to(features.dtype))
+        if self.window_padding == 'center':
+            cosine = resize_logits(cosine, windows.shape[-2:])
+            return cosine[:, :, top:top + height, left:left + width]
+        return resize_logits(cosine, (height, width))
+
+    def image_cosine(self, inputs: torch.Tensor, shapes: List[Tuple[int, int]]) -> List[torch.Tensor]:
+        """Per image, cosine logits (num_names, h_i, w_i) on its network input."""
+        if self.mode == 'slide':
+            return self.sliding_window(inputs, shapes, self.window_cosine)
+        return [self.window_cosine(inputs[index:index + 1, :, :height, :width])[0]
+                for index, (height, width) in enumerate(shapes)]
+
+    # ---- mmseg interface ----------------------------------------------------------------------------
+    def predict(self, inputs: torch.Tensor, data_samples: Optional[List[SegDataSample]] = None):
+        if data_samples is None:
+            data_samples = [SegDataSample(metainfo=dict(img_shape=inputs.shape[2:], ori_shape=inputs.shape[2:]))
+                            for _ in range(inputs.shape[0])]
+        shapes = [tuple(sample.img_shape) for sample in data_samples]
+        cosines = self.image_cosine(inputs, shapes)
+        for index, (sample, cosine) in enumerate(zip(data_samples, cosines)):
+            ori_shape = tuple(sample.ori_shape)
+            cosine = resize_logits(cosine[None], ori_shape)
+            if self.refinement is not None:
+                height, width = shapes[index]
+                guide = resize_logits(inputs[index:index + 1, :, :height, :width], ori_shape)
+                cosine = self.refinement(guide.to(cosine.dtype), cosine)
+            probs = names_to_class_probs(cosine[0].float(), self.name_to_class, len(self.vocabulary),
+                                         self.logit_scale)
+            if self.area_thd is not None:
+                probs = suppress_small_classes(probs, self.area_thd, self.background_class)
+            labels = label_map(probs, self.prob_thd, self.background_class)
+            if self.renormalize:
+                probs = probs / probs.sum(dim=0, keepdim=True)
+            sample.set_data(dict(seg_logits=PixelData(data=probs), pred_sem_seg=PixelData(data=labels)))
+        return data_samples
+
+    def _forward(self, inputs, data_samples=None):
+        shapes = [tuple(inputs.shape[2:])] * inputs.shape[0]
+        return torch.stack(self.image_cosine(inputs, shapes))
+
+    def extract_feat(self, inputs):
+        return self.encoder(inputs).dense
+
+    def encode_decode(self, inputs, batch_data_samples):
+        return self._forward(inputs)
+
+    def loss(self, inputs, data_samples):
+        raise RuntimeError(f'{type(self).__name__} is training-free: there is nothing to train. Use '
+                           'tools/test.py (or a trained method) instead of tools/train.py.')

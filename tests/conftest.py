@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny CLIP models (open_clip configs and OpenAI-format state dicts) and isolation of the
+caches, so no test downloads anything or touches the user's cache."""
+import json
+import os
+
+import open_clip
+import pytest
+import torch
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+
+TINY_VIT = dict(embed_dim=32, quick_gelu=True,
+                vision_cfg=dict(image_size=32, layers=2, width=64, patch_size=8, head_width=32),
+                text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=2))
+TINY_RN = dict(embed_dim=32, quick_gelu=True,
+               vision_cfg=dict(image_size=64, layers=[1, 1, 1, 1], width=16, head_width=16),
+               text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=1))
+TINY_CONVNEXT = dict(embed_dim=32,
+                     vision_cfg=dict(timm_model_name='convnext_atto', timm_model_pretrained=False, timm_pool='',
+                                     timm_proj='linear', image_size=64),
+                     text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=1))
+TINY_CONFIGS = {'test-tiny-vit': TINY_VIT, 'test-tiny-rn': TINY_RN, 'test-tiny-convnext': TINY_CONVNEXT}
+
+
+@pytest.fixture(scope='session', autouse=True)
+def tiny_clip_configs(tmp_path_factory):
+    """Registers the tiny open_clip configs ``test-tiny-vit``, ``test-tiny-rn``, ``test-tiny-convnext``."""
+    folder = tmp_path_factory.mktemp('clip_configs')
+    for name, config in TINY_CONFIGS.items():
+        (folder / f'{name}.json').write_text(json.dumps(config))
+    open_clip.add_model_config(folder)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv('CLIPDENSE_CACHE', str(tmp_path / 'clipdense-cache'))
+
+
+def make_openai_state_dict(width=64, layers=2, patch=8, grid=4, text_width=64, text_layers=2, embed_dim=32,
+                           seed=0):
+    """An OpenAI-format ViT CLIP state dict of the given size, with random weights (OpenAI uses 64-wide heads,
+    so widths are multiples of 64)."""
+    torch.manual_seed(seed)
+    model = open_clip.model.CLIP(
+        embed_dim,
+        vision_cfg=open_clip.model.CLIPVisionCfg(layers=layers, width=width, patch_size=patch,
+                                                 image_size=patch * grid),
+        text_cfg=open_clip.model.CLIPTextCfg(context_length=77, vocab_size=49408, width=text_width,
+                                             heads=text_width // 64, layers=text_layers),
+        quick_gelu=True)
+    return model.state_dict()
+
+
+@pytest.fixture
+def openai_state_dict_file(tmp_path):
+    path = tmp_path / 'tiny-openai.pt'
+    torch.save(make_openai_state_dict(), path)
+    return str(path)

@@ -1,0 +1,89 @@
+import open_clip
+import pytest
+import torch
+
+from clipdense.models.clip import CLIPLoadError, build_clip, is_openai_state_dict
+from conftest import make_openai_state_dict
+
+
+def test_open_clip_name_random_weights_is_fp32_eval():
+    model = build_clip('test-tiny-vit', None)
+    assert not model.training
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize('width,layers,patch,grid', [(64, 2, 8, 4), (128, 3, 16, 3)])
+def test_openai_state_dict_any_size_is_loaded_exactly(tmp_path, width, layers, patch, grid):
+    state_dict = make_openai_state_dict(width=width, layers=layers, patch=patch, grid=grid)
+    path = tmp_path / 'clip.pt'
+    torch.save(state_dict, path)
+    model = build_clip(None, str(path))
+    assert model.visual.transformer.width == width
+    assert len(model.visual.transformer.resblocks) == layers
+    assert model.visual.patch_size[0] == patch
+    loaded = model.state_dict()
+    for key, value in state_dict.items():
+        assert torch.equal(loaded[key], value.float()), key  # fp32 tensors survive open_clip's fp16 builder
+
+
+def test_openai_torchscript_archive_is_recognised(tmp_path, openai_state_dict_file):
+    reference = build_clip(None, openai_state_dict_file)
+    image = torch.randn(1, 3, 32, 32)
+    traced = torch.jit.trace_module(reference, {'encode_image': image})
+    path = tmp_path / 'release.pt'
+    traced.save(str(path))
+    # An OpenAI release is built from its tensors even when a (mismatching) open_clip name is configured.
+    model = build_clip('ViT-B-16', str(path))
+    assert torch.allclose(model.encode_image(image), reference.encode_image(image), atol=1e-6)
+
+
+def test_open_clip_checkpoint_with_name(tmp_path):
+    source = build_clip('test-tiny-rn', None)
+    path = tmp_path / 'rn.pt'
+    torch.save({'epoch': 3, 'state_dict': {f'module.{k}': v for k, v in source.state_dict().items()}}, path)
+    model = build_clip('test-tiny-rn', str(path))
+    image = torch.randn(2, 3, 64, 64)
+    assert torch.equal(model.encode_image(image), source.encode_image(image))
+
+
+def test_unknown_model_name_lists_close_matches():
+    with pytest.raises(CLIPLoadError, match=r"ViT-B-61.*Close matches: .*ViT-B-16"):
+        build_clip('ViT-B-61', None)
+
+
+def test_unknown_tag_names_model_tag_and_local_file():
+    with pytest.raises(CLIPLoadError, match=r"'not-a-tag'.*'ViT-B-16'.*openai.*model\.clip\.pretrained=/path"):
+        build_clip('ViT-B-16', 'not-a-tag')
+
+
+def test_download_failure_says_how_to_use_a_local_file():
+    with pytest.raises(CLIPLoadError, match=r"could not get pretrained weights 'openai' for CLIP 'RN50'.*"
+                                            r"model\.clip\.pretrained=/path/to/weights\.pt"):
+        build_clip('RN50', 'openai')
+
+
+def test_missing_file():
+    with pytest.raises(CLIPLoadError, match='not found.*/nowhere/ViT-B-16.pt'):
+        build_clip('ViT-B-16', '/nowhere/ViT-B-16.pt')
+
+
+def test_file_that_does_not_fit_the_name(openai_state_dict_file):
+    with pytest.raises(CLIPLoadError, match=r"does not fit open_clip architecture 'test-tiny-rn'.*name=None"):
+        build_clip('test-tiny-rn', openai_state_dict_file)
+
+
+def test_non_clip_file_without_name(tmp_path):
+    path = tmp_path / 'other.pt'
+    torch.save({'weight': torch.zeros(2)}, path)
+    with pytest.raises(CLIPLoadError, match='not an OpenAI-format CLIP state dict'):
+        build_clip(None, str(path))
+
+
+def test_tag_without_name():
+    with pytest.raises(CLIPLoadError, match='needs an architecture'):
+        build_clip(None, 'openai')
+
+
+def test_openai_layout_detection():
+    assert is_openai_state_dict(make_openai_state_dict())
+    assert not is_openai_state_dict(open_clip.create_model('test-tiny-convnext').state_dict())

@@ -1,0 +1,63 @@
+"""Evaluate a clipdense model with mmengine's Runner and print the metric table.
+
+    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
+    bash tools/dist_test.sh CONFIG [CHECKPOINT] NUM_PROCS [args]
+
+Training-free methods need no checkpoint. ``--cfg-options model.clip.pretrained=/path/ViT-B-16.pt`` swaps
+the CLIP weights of any config; ``model.vocabulary=...`` swaps the class names.
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from clipdense.registry import register_all_modules
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Evaluate a clipdense model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?', help='trained weights (not needed by training-free methods)')
+    parser.add_argument('--work-dir', help='where logs and metrics go (default: work_dirs/<config name>)')
+    parser.add_argument('--show-dir', help='write prediction overlays into this folder (under the work dir)')
+    parser.add_argument('--out', help='also save the raw predictions (.pkl) to this file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. model.clip.pretrained=/path/ViT-B-16.pt')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main():
+    args = parse_args()
+    register_all_modules()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        print_log('no GPU: distributed processes communicate over gloo', logger='current')
+        cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        visualization = cfg.default_hooks.visualization
+        visualization.draw = True
+        visualization.interval = 1
+        cfg.visualizer.save_dir = args.show_dir
+    if args.out:
+        cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else list(
+            cfg.test_evaluator)
+        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    Runner.from_cfg(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
