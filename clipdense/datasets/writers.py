@@ -23,16 +23,27 @@ write_pascal_context_459
                        JPEGImages/, annotations_detectron2/pc459_{split}/{name}.tif (uint16),
                        ImageSets/SegmentationContext/
 write_coco_stuff       images/{split}/{name}.jpg, annotations/{split}/{name}_labelTrainIds.png
-write_coco_stuff_raw   images/{split}/{name}.jpg, annotations/{split}/{name}.png
 write_coco_object      images/{split}/{name}.jpg,
                        annotations/{split}/{name}_instanceTrainIds.png
 write_cityscapes       leftImg8bit/{split}/{city}/{name}_leftImg8bit.png,
                        gtFine/{split}/{city}/{name}_gtFine_labelTrainIds.png
 =====================  ===================================================================
+
+Raw releases, the input of ``tools/dataset_converters``:
+
+=====================  ===================================================================
+write_coco_stuff_raw   images/{split}/{name}.jpg, annotations/{split}/{name}.png
+write_pascal_context_raw
+                       JPEGImages/{name}.jpg, trainval/{name}.mat (``LabelMap``),
+                       ImageSets/Main/{split}.txt
+write_ade20k_full_raw  index_ade20k.pkl, images/ADE/{training,validation}/synthetic/
+                       {name}.jpg and {name}_seg.png
+=====================  ===================================================================
 """
 import json
 import os
 import os.path as osp
+import pickle
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import cv2
@@ -107,7 +118,8 @@ def write_label_tif(path: str, labels: np.ndarray) -> None:
     Image.fromarray(_as_dtype(path, labels, np.uint16)).save(path, format='TIFF')
 
 
-def write_palette_png(path: str, labels: np.ndarray, palette: Optional[np.ndarray] = None) -> None:
+def write_palette_png(path: str, labels: np.ndarray,
+                      palette: Optional[np.ndarray] = None) -> None:
     """Write a uint8 label map as an indexed (palette) PNG, as VOC's ``SegmentationClass``."""
     os.makedirs(osp.dirname(path) or '.', exist_ok=True)
     palette = voc_palette() if palette is None else palette
@@ -304,8 +316,8 @@ def write_coco_object(root: str, split: str, samples: Iterable[Sample]) -> List[
 def _cityscapes_city(name: str) -> str:
     parts = name.split('_')
     if len(parts) != 3 or not all(parts):
-        raise ValueError(f'Cityscapes sample name {name!r} must be {{city}}_{{sequence}}_{{frame}}, '
-                         "e.g. 'frankfurt_000000_000294'")
+        raise ValueError(f'Cityscapes sample name {name!r} must be '
+                         "{city}_{sequence}_{frame}, e.g. 'frankfurt_000000_000294'")
     return parts[0]
 
 
@@ -323,10 +335,88 @@ def write_cityscapes(root: str, split: str, samples: Iterable[Sample]) -> List[s
     """
     return _write_pairs(
         samples,
-        lambda n: osp.join(root, 'leftImg8bit', split, _cityscapes_city(n), n + '_leftImg8bit.png'),
+        lambda n: osp.join(root, 'leftImg8bit', split, _cityscapes_city(n),
+                           n + '_leftImg8bit.png'),
         lambda n: osp.join(root, 'gtFine', split, _cityscapes_city(n),
                            n + '_gtFine_labelTrainIds.png'),
         write_label_png, np.uint8)
+
+
+def write_pascal_context_raw(root: str, split: str, samples: Iterable[Sample]) -> List[str]:
+    """PASCAL Context as released (``trainval.tar.gz``) inside VOC2010, the converter's input.
+
+    ``root/JPEGImages/{name}.jpg``, ``root/trainval/{name}.mat`` (MATLAB file with a uint16
+    ``LabelMap``) and ``root/ImageSets/Main/{split}.txt`` (merged with an existing list).
+
+    Args:
+        root: the ``VOCdevkit/VOC2010`` folder.
+        split: ``'train'`` or ``'val'``.
+        samples: ``(name, image, labels)``; labels are ``labels.txt`` indices 1..459
+            (0 = unlabelled).
+    """
+    from scipy.io import savemat  # scipy comes with mmseg; only this writer needs it
+
+    def write_mat(path, labels):
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        savemat(path, {'LabelMap': labels}, do_compression=True)
+
+    names = _write_pairs(
+        samples,
+        lambda n: osp.join(root, 'JPEGImages', n + '.jpg'),
+        lambda n: osp.join(root, 'trainval', n + '.mat'),
+        write_mat, np.uint16)
+    update_split_list(osp.join(root, 'ImageSets', 'Main', split + '.txt'), names)
+    return names
+
+
+def encode_ade_object_classes(object_classes: np.ndarray) -> np.ndarray:
+    """ADE20K ``*_seg.png`` pixels (RGB) for object classes: R = class // 256 * 10,
+    G = class % 256 (B, the instance channel, is 0), so that ``R / 10 * 256 + G`` decodes."""
+    object_classes = np.asarray(object_classes, dtype=np.int64)
+    if object_classes.size and (object_classes.min() < 0
+                                or object_classes.max() > 25 * 256 + 255):
+        raise ValueError('ADE object classes must be in 0..6655 to fit the R/G encoding')
+    rgb = np.zeros(object_classes.shape + (3, ), dtype=np.uint8)
+    rgb[..., 0] = object_classes // 256 * 10
+    rgb[..., 1] = object_classes % 256
+    return rgb
+
+
+def write_ade20k_full_raw(root: str, samples: Iterable[Sample]) -> List[str]:
+    """ADE20K-full as released (``ADE20K_2021_17_01``), the ADE-847 converter's input.
+
+    Writes ``root/images/ADE/{training,validation}/synthetic/{name}.jpg`` with its
+    ``{name}_seg.png`` and adds the images to ``root/index_ade20k.pkl`` (``folder`` entries
+    are relative to the parent of ``root``, as in the release).
+
+    Args:
+        root: the ``ADE20K_2021_17_01`` folder.
+        samples: ``(name, image, labels)``; names like ``ADE_val_00000001`` (the second
+            ``_`` field ``val`` marks validation) and labels ADE object classes
+            (0 = unlabelled).
+    """
+    index_path = osp.join(root, 'index_ade20k.pkl')
+    index = dict(folder=[], filename=[])
+    if osp.isfile(index_path):
+        with open(index_path, 'rb') as f:
+            index = pickle.load(f)
+    parent, release = osp.split(osp.abspath(root))
+    names = []
+    for name, image, labels in samples:
+        image, labels = np.asarray(image), np.asarray(labels)
+        _check_sample(name, image, labels)
+        split = 'validation' if name.split('_')[1:2] == ['val'] else 'training'
+        folder = osp.join(release, 'images', 'ADE', split, 'synthetic')
+        write_rgb_image(osp.join(parent, folder, name + '.jpg'), image)
+        write_rgb_image(osp.join(parent, folder, name + '_seg.png'),
+                        encode_ade_object_classes(labels))
+        if name + '.jpg' not in index['filename']:
+            index['folder'].append(folder)
+            index['filename'].append(name + '.jpg')
+        names.append(name)
+    with open(index_path, 'wb') as f:
+        pickle.dump(index, f)
+    return sorted(names)
 
 
 _IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
