@@ -1,0 +1,22 @@
+# ClearCLIP, CLIP ViT-B/16, training-free, on ADE20K-847 (ADE20K-full).
+# No reference config or figure: ClearCLIP's default protocol with the dataset's own class names
+# (clipdense/datasets/vocabularies/common/ade847.txt).
+_base_ = [
+    '../_base_/models/clearclip_vit-b16.py', '../_base_/datasets/ade847.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/common/ade847.txt',
+    mode='slide',
+    crop_size=448,
+    stride=224,
+    logit_scale=50.0)
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='Load16BitAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

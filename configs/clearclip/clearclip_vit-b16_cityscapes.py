@@ -1,0 +1,22 @@
+# ClearCLIP, CLIP ViT-B/16, training-free, on Cityscapes (19 classes).
+# Mirrors mc-lan/ClearCLIP@ad68a40 configs/cfg_city_scapes.py (class file configs/cls_city_scapes.txt).
+# Reference mIoU: 30.0 (its README, results table assets/results.png).
+_base_ = [
+    '../_base_/models/clearclip_vit-b16.py', '../_base_/datasets/cityscapes.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/clearclip/cityscapes.txt',
+    mode='slide',
+    crop_size=224,
+    stride=224,
+    logit_scale=50.0)
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

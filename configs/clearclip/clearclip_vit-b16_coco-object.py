@@ -1,0 +1,26 @@
+# ClearCLIP, CLIP ViT-B/16, training-free, on COCO-Object (background + 80 things).
+# Mirrors mc-lan/ClearCLIP@ad68a40 configs/cfg_coco_object.py (class file configs/cls_coco_object.txt).
+# Reference mIoU: paper only: 33.0 (the repository reports no figure for this benchmark).
+# Line 0 of the class file is the single word `background`. Pixels whose best class probability is below
+# prob_thd become background.
+_base_ = [
+    '../_base_/models/clearclip_vit-b16.py', '../_base_/datasets/coco_object.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/clearclip/coco_object.txt',
+    mode='slide',
+    crop_size=448,
+    stride=224,
+    logit_scale=50.0,
+    prob_thd=0.4,
+    background_class=0)
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

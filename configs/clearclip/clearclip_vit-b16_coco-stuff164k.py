@@ -1,0 +1,22 @@
+# ClearCLIP, CLIP ViT-B/16, training-free, on COCO-Stuff-164k (171 classes).
+# Mirrors mc-lan/ClearCLIP@ad68a40 configs/cfg_coco_stuff164k.py (class file configs/cls_coco_stuff.txt).
+# Reference mIoU: 23.9 (its README, results table assets/results.png).
+_base_ = [
+    '../_base_/models/clearclip_vit-b16.py', '../_base_/datasets/coco_stuff164k.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/clearclip/coco_stuff.txt',
+    mode='slide',
+    crop_size=448,
+    stride=224,
+    logit_scale=50.0)
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,21 @@
+# MaskCLIP, CLIP ViT-B/16, training-free, its own protocol, on ADE20K-150.
+# chongzhou96/MaskCLIP@245d31f has no ViT-B/16 config for ADE20K (only
+# configs/maskclip/maskclip_r50_512x512_ade20k.py and R50x16); this one follows the same protocol. Reference
+# mIoU: none reported.
+# Whole image, MaskCLIP class names, 85 templates, ImageNet mean/std. Short side 512 (long side at most
+# 2048).
+_base_ = [
+    '../_base_/models/maskclip_vit-b16.py', '../_base_/datasets/ade20k.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/maskclip/ade20k.txt')
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,21 @@
+# MaskCLIP, CLIP ViT-B/16, training-free, its own protocol, on PASCAL Context without background
+# (Context-59).
+# Mirrors chongzhou96/MaskCLIP@245d31f configs/maskclip/maskclip_vit16_520x520_pascal_context_59.py.
+# Reference mIoU: 21.7 (its configs/maskclip/README.md).
+# Whole image, MaskCLIP class names, 85 templates, ImageNet mean/std. Fit inside 520x520 (long side 520), as
+# its img_scale=(520, 520) with keep_ratio.
+_base_ = [
+    '../_base_/models/maskclip_vit-b16.py', '../_base_/datasets/context59.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/maskclip/context59.txt')
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(520, 520), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,22 @@
+# NACLIP, CLIP ViT-B/16, training-free, on ADE20K-150.
+# Mirrors sinahmr/NACLIP@0cac3a6 configs/cfg_ade20k.py (class file configs/cls_ade20k.txt).
+# Reference mIoU: 19.05 (its README).
+_base_ = [
+    '../_base_/models/naclip_vit-b16.py', '../_base_/datasets/ade20k.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/naclip/ade20k.txt',
+    mode='slide',
+    crop_size=224,
+    stride=112,
+    logit_scale=40.0)
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 336), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

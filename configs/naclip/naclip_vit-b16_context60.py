@@ -1,0 +1,26 @@
+# NACLIP, CLIP ViT-B/16, training-free, on PASCAL Context with background (Context-60).
+# Mirrors sinahmr/NACLIP@0cac3a6 configs/cfg_context60.py (class file configs/cls_context60.txt).
+# Reference mIoU: 34.99 (its README).
+# Line 0 of the class file is the single word `background`. Pixels whose best class probability is below
+# prob_thd become background.
+_base_ = [
+    '../_base_/models/naclip_vit-b16.py', '../_base_/datasets/context60.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/naclip/context60.txt',
+    mode='slide',
+    crop_size=224,
+    stride=112,
+    logit_scale=40.0,
+    prob_thd=0.1,
+    background_class=0)
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 336), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,22 @@
+# SCLIP, CLIP ViT-B/16, training-free, on COCO-Stuff-164k (171 classes).
+# Mirrors wangf3014/SCLIP@b56bd30 configs/cfg_coco_stuff164k.py (class file configs/cls_coco_stuff.txt).
+# Reference mIoU: 22.77 (its README).
+_base_ = [
+    '../_base_/models/sclip_vit-b16.py', '../_base_/datasets/coco_stuff164k.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/inference_only.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/sclip/coco_stuff.txt',
+    mode='slide',
+    crop_size=224,
+    stride=112,
+    logit_scale=40.0)
+# Annotations are loaded after the resize: predictions are scored at the original size.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
