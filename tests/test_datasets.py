@@ -203,9 +203,13 @@ def test_ade20k_847_keeps_16_bit_ids(tmp_path):
     assert dataset.ignore_index == IGNORE_16BIT
     check(loaded, written, lambda labels: labels)
 
-    # mmseg's own loader casts to uint8 and folds the ids: the reason for the 16-bit one.
-    _, folded = load_all(dict(cfg, pipeline=pipeline('LoadAnnotations')))
-    assert not np.array_equal(folded['ADE_val_00000001'][0], written['ADE_val_00000001'])
+    # mmseg's own loader casts to uint8 and folds the ids (256 -> 0): the dataset refuses it.
+    from mmseg.datasets.transforms import LoadAnnotations
+    info = dataset.get_data_info(0)
+    folded = LoadAnnotations()(dict(info, seg_fields=[]))['gt_seg_map']
+    assert not np.array_equal(folded, written['ADE_val_00000001'])
+    with pytest.raises(ValueError, match='Load16BitAnnotations'):
+        DATASETS.build(dict(cfg, pipeline=pipeline('LoadAnnotations')))
 
 
 def test_pascal_context_459_keeps_16_bit_ids(tmp_path):

@@ -3,7 +3,7 @@ from mmseg.datasets import BaseSegDataset
 
 from clipdense.registry import DATASETS
 from .class_lists import ADE20K_847_CLASSES
-from .utils import check_data_paths
+from .utils import check_data_paths, reject_8bit_label_loader
 
 
 @DATASETS.register_module()
@@ -27,6 +27,7 @@ class ADE20K847Dataset(BaseSegDataset):
                  ignore_index: int = 65535, **kwargs) -> None:
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          ignore_index=ignore_index, reduce_zero_label=False, **kwargs)
+        reject_8bit_label_loader(self)
 
     def load_data_list(self):
         check_data_paths(

@@ -28,3 +28,21 @@ def check_data_paths(dataset: BaseSegDataset, prepare_hint: str) -> None:
         raise FileNotFoundError(
             f'{name}: the split file {dataset.ann_file!r} does not exist (data_root='
             f'{dataset.data_root!r}). {prepare_hint} See docs/datasets.md.')
+
+
+def reject_8bit_label_loader(dataset: BaseSegDataset) -> None:
+    """Refuse mmseg's ``LoadAnnotations`` for label maps with more than 256 classes.
+
+    It casts every map to uint8, which would silently fold class ``i`` onto ``i % 256`` and
+    the 65535 ignore value onto 255 (a real class there).
+    """
+    from mmseg.datasets.transforms import LoadAnnotations
+
+    from .transforms import Load16BitAnnotations
+    for transform in getattr(dataset.pipeline, 'transforms', []):
+        if isinstance(transform, LoadAnnotations) and \
+                not isinstance(transform, Load16BitAnnotations):
+            raise ValueError(
+                f'{type(dataset).__name__} has {len(dataset.metainfo["classes"])} classes in '
+                'uint16 label maps, but its pipeline loads them with LoadAnnotations, which '
+                "casts to uint8; use dict(type='Load16BitAnnotations') instead.")

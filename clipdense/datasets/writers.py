@@ -123,8 +123,8 @@ def write_palette_png(path: str, labels: np.ndarray,
     """Write a uint8 label map as an indexed (palette) PNG, as VOC's ``SegmentationClass``."""
     os.makedirs(osp.dirname(path) or '.', exist_ok=True)
     palette = voc_palette() if palette is None else palette
-    image = Image.fromarray(_as_dtype(path, labels, np.uint8), mode='P')
-    image.putpalette(palette.astype(np.uint8).ravel().tolist())
+    image = Image.fromarray(_as_dtype(path, labels, np.uint8))
+    image.putpalette(palette.astype(np.uint8).ravel().tolist())  # turns the L image into P
     image.save(path, format='PNG')
 
 
