@@ -88,7 +88,8 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         raise CLIPLoadError(f'{path} holds no state dict of tensors (found {type(state_dict).__name__}).')
     if all(key.startswith('module.') for key in state_dict):
         state_dict = {key[len('module.'):]: value for key, value in state_dict.items()}
-    for key in ('input_resolution', 'context_length', 'vocab_size'):
+    # Metadata of OpenAI's archives, and the causal mask TorchScript stores; neither is a weight.
+    for key in ('input_resolution', 'context_length', 'vocab_size', 'attn_mask'):
         state_dict.pop(key, None)
     return state_dict
 
@@ -135,7 +136,7 @@ def _load_file(name: Optional[str], path: str) -> nn.Module:
     model = open_clip.create_model(name)
     try:
         open_clip.load_checkpoint(model, path, strict=True)
-    except RuntimeError as error:
+    except (RuntimeError, AssertionError, ValueError) as error:  # open_clip reports shape mismatches all three ways
         first_lines = '\n'.join(str(error).splitlines()[:6])
         raise CLIPLoadError(
             f'weights file {path} does not fit open_clip architecture {name!r}:\n{first_lines}\n'
