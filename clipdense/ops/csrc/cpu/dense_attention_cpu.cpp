@@ -53,7 +53,7 @@ at::Tensor dense_attention_forward_cpu(const at::Tensor& q, const at::Tensor& k,
         } else {
           at::addmm_out(block_logits, block_logits, query_rows, keys_t, 0, scale);
         }
-        at::_softmax_out(block_probabilities, block_logits, 1, false);
+        at::softmax_out(block_probabilities, block_logits, 1);
         block_output.addmm_(block_probabilities, values[image][head]);
       }
     }
