@@ -130,6 +130,11 @@ class DenseCLIPVision(nn.Module):
     def vit_tokens(self, images: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Input tokens of the transformer (after ``ln_pre``) and the patch grid."""
         visual = self.visual
+        patch = self.patch_size
+        if images.shape[2] < patch or images.shape[3] < patch:
+            raise ValueError(f'input {images.shape[2]}x{images.shape[3]} is smaller than the CLIP patch ({patch} px): '
+                             'resize the image first (the configs\' Resize does) or pad windows to the patch '
+                             "(window_padding='center' or 'corner').")
         x = visual.conv1(images)
         grid = (x.shape[2], x.shape[3])
         x = x.flatten(2).transpose(1, 2)

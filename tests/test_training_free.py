@@ -1,0 +1,174 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmseg.structures import SegDataSample
+
+from clipdense.apis import inference_model, read_image
+from clipdense.models.refinement import PAMR
+from clipdense.models.segmentors import TrainingFreeSegmentor
+from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs, suppress_small_classes
+from clipdense.models.utils import SlidingWindow, window_grid
+from clipdense.registry import register_all_modules
+
+register_all_modules()
+
+
+def segmentor(**kwargs):
+    torch.manual_seed(0)
+    args = dict(clip=dict(name='test-tiny-vit', pretrained=None), vocabulary='cat,dog;puppy,sky',
+                last_block=dict(type='SCLIPLastBlock'), templates='photo', crop_size=32, stride=16,
+                text_cache_dir=None)
+    args.update(kwargs)
+    return TrainingFreeSegmentor(**args).eval()
+
+
+def test_window_grid_matches_mmseg_rule():
+    assert window_grid(48, 40, (32, 32), (16, 16)) == [(0, 32, 0, 32), (0, 32, 8, 40), (16, 48, 0, 32),
+                                                       (16, 48, 8, 40)]
+    assert window_grid(20, 20, (32, 32), (16, 16)) == [(0, 20, 0, 20)]
+
+
+def test_batched_windows_equal_one_window_at_a_time():
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 40, 56)
+    conv = torch.nn.Conv2d(3, 5, 3, padding=1)
+
+    def logits(windows):
+        return conv(windows)
+
+    batched = SlidingWindow((32, 32), (16, 16), windows_per_batch=3)(images, [(40, 56), (33, 50)], logits)
+    for index, (height, width) in enumerate([(40, 56), (33, 50)]):
+        total = torch.zeros(5, height, width)
+        count = torch.zeros(1, height, width)
+        for y1, y2, x1, x2 in window_grid(height, width, (32, 32), (16, 16)):
+            total[:, y1:y2, x1:x2] += conv(images[index:index + 1, :, y1:y2, x1:x2])[0]
+            count[:, y1:y2, x1:x2] += 1
+        assert torch.allclose(batched[index], total / count, atol=1e-6)
+
+
+def test_center_padding_crops_and_corner_padding_squeezes():
+    model = segmentor(window_padding='center')
+    window = torch.randn(1, 3, 20, 28)  # patch 8: pad to 24 x 32, 2 rows top / 2 bottom, 2 cols left / 2 right
+    features = F.normalize(model.encoder(F.pad(window, (2, 2, 2, 2))).dense, dim=1)
+    cosine = torch.einsum('ndhw,qd->nqhw', features, model.name_embeddings)
+    expected = F.interpolate(cosine, size=(24, 32), mode='bilinear', align_corners=False)[:, :, 2:22, 2:30]
+    assert torch.allclose(model.window_cosine(window), expected, atol=1e-5)
+
+    model = segmentor(window_padding='corner', mode='whole')
+    features = F.normalize(model.encoder(F.pad(window, (0, 4, 0, 4))).dense, dim=1)
+    cosine = torch.einsum('ndhw,qd->nqhw', features, model.name_embeddings)
+    expected = F.interpolate(cosine, size=(20, 28), mode='bilinear', align_corners=False)
+    assert torch.allclose(model.window_cosine(window), expected, atol=1e-5)
+
+
+def test_predict_returns_class_probabilities_and_labels_at_original_size():
+    model = segmentor()
+    inputs = torch.randn(1, 3, 40, 48)
+    sample = SegDataSample(metainfo=dict(img_shape=(40, 48), ori_shape=(80, 96)))
+    result = model.predict(inputs, [sample])[0]
+    assert result.seg_logits.data.shape == (3, 80, 96)
+    assert result.pred_sem_seg.data.shape == (1, 80, 96)
+    assert torch.equal(result.pred_sem_seg.data[0], result.seg_logits.data.argmax(0))
+
+
+def test_synonyms_take_the_best_name_after_a_softmax_over_all_names():
+    cosine = torch.tensor([0.1, 0.5, 0.3, 0.2]).view(4, 1, 1)
+    probs = names_to_class_probs(cosine, torch.tensor([0, 1, 1, 2]), 3, logit_scale=10.0)
+    all_names = torch.softmax(cosine.flatten() * 10, 0)
+    assert torch.allclose(probs.flatten(), torch.stack([all_names[0], all_names[1], all_names[3]]))
+
+
+def test_area_threshold_keeps_background_and_large_classes():
+    probs = torch.zeros(3, 10, 10)
+    probs[0, :5] = 0.9  # background rows 0-4
+    probs[1, 5:] = 0.8  # class 1: 45 pixels
+    probs[2, 5:, :1] = 0.95  # class 2: 5 pixels = 10 % of the 50 foreground pixels: not strictly more
+    out = suppress_small_classes(probs, 0.1, background=0)
+    assert out[2].sum() == 0 and torch.equal(out[0], probs[0]) and torch.equal(out[1], probs[1])
+    assert suppress_small_classes(probs, 0.09, background=0)[2].sum() > 0
+
+
+def test_prob_threshold_sends_uncertain_pixels_to_background():
+    probs = torch.tensor([[0.2, 0.1], [0.3, 0.8], [0.5, 0.1]]).view(3, 1, 2)
+    assert label_map(probs, 0.6, background=0).flatten().tolist() == [0, 1]
+    with pytest.raises(ValueError, match='background'):
+        label_map(probs, 0.6, background=None)
+
+
+def test_prob_threshold_without_background_is_refused():
+    with pytest.raises(ValueError, match='background_class is None'):
+        segmentor(prob_thd=0.1)
+
+
+def naive_pamr(guide, scores, steps, dilations):
+    """PAMR written pixel by pixel from its definition."""
+    _, channels, height, width = guide.shape
+    offsets = [(dy, dx) for d in dilations for dy in (-d, 0, d) for dx in (-d, 0, d) if dy or dx]
+
+    def at(t, y, x):
+        return t[0, :, min(max(y, 0), height - 1), min(max(x, 0), width - 1)]
+
+    weights = torch.zeros(len(offsets), height, width)
+    for y in range(height):
+        for x in range(width):
+            samples = []
+            for d in dilations:
+                samples.append(at(guide, y, x))
+                samples += [at(guide, y + dy, x + dx) for dy in (-d, 0, d) for dx in (-d, 0, d) if dy or dx]
+            sigma = torch.stack(samples).std(dim=0, unbiased=True)
+            logits = torch.stack([(-(at(guide, y, x) - at(guide, y + dy, x + dx)).abs()
+                                   / (1e-8 + 0.1 * sigma)).mean() for dy, dx in offsets])
+            weights[:, y, x] = logits.softmax(0)
+    for _ in range(steps):
+        refined = torch.zeros_like(scores)
+        for y in range(height):
+            for x in range(width):
+                refined[0, :, y, x] = sum(weights[n, y, x] * at(scores, y + dy, x + dx)
+                                          for n, (dy, dx) in enumerate(offsets))
+        scores = refined
+    return scores
+
+
+def test_pamr_matches_its_definition():
+    torch.manual_seed(0)
+    guide, scores = torch.randn(1, 3, 9, 11), torch.randn(1, 4, 9, 11)
+    expected = naive_pamr(guide, scores, steps=2, dilations=(1, 2))
+    assert torch.allclose(PAMR(steps=2, dilations=(1, 2))(guide, scores), expected, atol=1e-5)
+    assert PAMR(steps=0)(guide, scores) is scores
+
+
+def test_vocabulary_can_change_at_run_time():
+    model = segmentor()
+    model.set_vocabulary(['tree', 'road'])
+    assert model.dataset_meta['classes'] == ('tree', 'road')
+    result = model.predict(torch.randn(1, 3, 32, 32))[0]
+    assert result.seg_logits.data.shape[0] == 2
+
+
+def test_image_smaller_than_a_patch():
+    model = segmentor(mode='whole')
+    with pytest.raises(ValueError, match='smaller than the CLIP patch'):
+        model.predict(torch.randn(1, 3, 5, 40))
+    padded = segmentor(mode='whole', window_padding='center')
+    assert padded.predict(torch.randn(1, 3, 5, 40))[0].pred_sem_seg.data.shape == (1, 5, 40)
+
+
+def test_training_free_has_nothing_to_train():
+    with pytest.raises(RuntimeError, match='training-free'):
+        segmentor().loss(torch.randn(1, 3, 32, 32), [])
+
+
+@pytest.mark.parametrize('shape', [(30, 40), (30, 40, 1), (30, 40, 4)])
+def test_grayscale_and_rgba_images_become_three_channels(shape):
+    image = np.random.RandomState(0).randint(0, 255, shape, dtype=np.uint8)
+    assert read_image(image).shape == (30, 40, 3)
+
+
+def test_unreadable_image(tmp_path):
+    path = tmp_path / 'broken.png'
+    path.write_bytes(b'not an image')
+    with pytest.raises(ValueError, match='cannot read image .*broken.png'):
+        read_image(str(path))
+    with pytest.raises(FileNotFoundError, match='missing.png'):
+        read_image(str(tmp_path / 'missing.png'))
