@@ -338,3 +338,46 @@ def test_write_coco_instances(tmp_path):
     with pytest.raises(ValueError, match='unknown category'):
         writers.write_coco_instances(path, images, [dict(annotations[0], category_id=5)],
                                      categories)
+
+
+# Each benchmark's base config, the writer of its layout, the split its test set reads and
+# label values to write (with what the model must see).
+BASE_CONFIGS = {
+    'voc21': (writers.write_voc, 'val', [0, 20, IGNORE], lambda labels: labels, 21),
+    'voc20': (writers.write_voc, 'val', [0, 20, IGNORE], reduce_zero, 20),
+    'context60': (writers.write_pascal_context, 'val', [0, 59], lambda labels: labels, 60),
+    'context59': (writers.write_pascal_context, 'val', [0, 59], reduce_zero, 59),
+    'context459': (writers.write_pascal_context_459, 'val', [0, 458, IGNORE_16BIT],
+                   lambda labels: labels, 459),
+    'coco_object': (writers.write_coco_object, 'val2017', [0, 80], lambda labels: labels, 81),
+    'coco_stuff164k': (writers.write_coco_stuff, 'val2017', [0, 170, IGNORE],
+                       lambda labels: labels, 171),
+    'cityscapes': (writers.write_cityscapes, 'val', [0, 18, IGNORE], lambda labels: labels, 19),
+    'ade20k': (writers.write_ade20k, 'validation', [0, 150], reduce_zero, 150),
+    'ade847': (writers.write_ade20k_full, 'validation', [0, 846, IGNORE_16BIT],
+               lambda labels: labels, 847),
+}
+
+
+@pytest.mark.parametrize('name', sorted(BASE_CONFIGS))
+def test_base_dataset_configs_read_the_written_layout(name, tmp_path):
+    """configs/_base_/datasets/<name>.py's test set reads what the writer lays out."""
+    from mmengine import Config
+    config_path = osp.join(osp.dirname(__file__), '..', 'configs', '_base_', 'datasets',
+                           name + '.py')
+    if not osp.isfile(config_path):
+        pytest.skip(f'{config_path} not written yet')
+    writer, split, values, expected_fn, num_classes = BASE_CONFIGS[name]
+    rng = np.random.default_rng(len(name))
+    sample_name = 'frankfurt_000000_000294' if name == 'cityscapes' else '2008_000002'
+    dtype = np.uint16 if IGNORE_16BIT in values else np.uint8
+    labels = labels_covering(values, rng, dtype)
+    writer(str(tmp_path), split, [(sample_name, random_image(rng), labels)])
+
+    dataset_cfg = Config.fromfile(config_path).test_dataloader.dataset
+    dataset_cfg.data_root = str(tmp_path)
+    # The size check below needs the labels at their stored size.
+    dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t['type'] != 'Resize']
+    dataset, loaded = load_all(dataset_cfg)
+    assert len(dataset.metainfo['classes']) == num_classes
+    check(loaded, {sample_name: labels}, expected_fn)

@@ -1,11 +1,12 @@
-"""Benchmark datasets mmseg lacks, the 16-bit label loader, and the on-disk format writers.
+"""Benchmark datasets mmseg lacks, the 16-bit label loader, the on-disk format writers, and
+the synthetic world (``clipdense.datasets.synthetic``).
 
 The eight standard benchmarks reuse mmseg's classes where their layout matches:
 ``PascalVOCDataset`` (VOC-21), ``PascalContextDataset`` (Context-60),
 ``PascalContextDataset59`` (Context-59), ``COCOStuffDataset`` (COCO-Stuff-171),
 ``CityscapesDataset`` and ``ADE20KDataset`` (ADE-150). See ``docs/datasets.md``.
 """
-from . import writers
+from . import synthetic, writers
 from .ade20k_847 import ADE20K847Dataset
 from .coco_object import COCOObjectDataset
 from .pascal_context_459 import PascalContext459Dataset
@@ -13,6 +14,6 @@ from .transforms import Load16BitAnnotations
 from .voc20 import PascalVOC20Dataset
 
 __all__ = [
-    'writers', 'ADE20K847Dataset', 'COCOObjectDataset', 'PascalContext459Dataset',
+    'synthetic', 'writers', 'ADE20K847Dataset', 'COCOObjectDataset', 'PascalContext459Dataset',
     'PascalVOC20Dataset', 'Load16BitAnnotations'
 ]
