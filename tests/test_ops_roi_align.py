@@ -201,6 +201,23 @@ def test_as_roi_layer_of_mmdet_single_roi_extractor():
     torch.testing.assert_close(ours(feats, rois), mmcv_based(feats, rois), rtol=1e-5, atol=1e-6)
 
 
+def test_roi_layer_from_a_lazy_import_config_file(tmp_path):
+    """In an mmengine new-style config the class is named by an import."""
+    pytest.importorskip('mmcv.ops', reason='mmdet needs mmcv with compiled ops')
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    config_file = tmp_path / 'roi_extractor.py'
+    config_file.write_text(
+        'from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor\n'
+        'from clipdense.ops import RoIAlign\n\n'
+        'roi_extractor = dict(type=SingleRoIExtractor,\n'
+        '                     roi_layer=dict(type=RoIAlign, output_size=7, sampling_ratio=2),\n'
+        '                     out_channels=3, featmap_strides=[4])\n')
+    extractor = MODELS.build(Config.fromfile(config_file).roi_extractor)
+    assert isinstance(extractor.roi_layers[0], RoIAlign)
+    assert extractor.roi_layers[0].sampling_ratio == 2
+
+
 @pytest.mark.skipif(not CUDA, reason='needs a GPU and clipdense._ext built with CUDA')
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize('pool_mode', ['avg', 'max'])

@@ -18,7 +18,8 @@ Example::
 import argparse
 import statistics
 import time
-from typing import Callable, List, Optional
+from functools import partial
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -47,26 +48,36 @@ def synchronize(device: torch.device):
         torch.cuda.synchronize(device)
 
 
-def measure(fn: Callable, device: torch.device, repeats: int, warmup: int):
-    """Median seconds of fn() and, on CUDA, its peak extra memory in MiB."""
-    for _ in range(warmup):
-        fn()
+def measure(fns: Dict[str, Callable], device: torch.device, repeats: int,
+            warmup: int) -> Dict[str, Tuple[float, Optional[float]]]:
+    """Median seconds of each fn() and, on CUDA, its peak extra memory in MiB.
+
+    The implementations take turns within every repeat, so a load that drifts during the run
+    (other jobs on the machine) affects them alike.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
     synchronize(device)
-    times = []
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    peak = None
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        synchronize(device)
-        peak = (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    return statistics.median(times), peak
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    results = {}
+    for name, fn in fns.items():
+        peak = None
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+            before = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            fn()
+            synchronize(device)
+            peak = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+        results[name] = (statistics.median(times[name]), peak)
+    return results
 
 
 def random_boxes(count: int, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -115,27 +126,32 @@ def benchmark_roi_align(args, device: torch.device) -> List[dict]:
         per_level = [(feats[i], rois[levels == i], 1.0 / s) for i, s in enumerate(FPN_STRIDES)]
         for mode in ('avg', 'max'):
             case = f'RoIAlign {count} boxes, C={args.channels}, 7x7, {mode}'
-            for name, impl in implementations.items():
-                if mode == 'max' and name == 'torchvision':
-                    continue  # torchvision has no max mode
+            # torchvision has no max mode.
+            names = [name for name in implementations if mode == 'avg' or name != 'torchvision']
 
-                def forward(impl=impl, grad=False):
-                    return [impl(f.requires_grad_(grad), r, s, mode) for f, r, s in per_level]
+            def forward(name, grad=False):
+                return [
+                    implementations[name](f.requires_grad_(grad), r, s, mode)
+                    for f, r, s in per_level
+                ]
 
-                def forward_backward(forward=forward):
-                    outputs = forward(grad=True)
-                    torch.autograd.backward(outputs, [torch.ones_like(o) for o in outputs])
-                    for f in feats:
-                        f.grad = None
-
-                with torch.no_grad():
-                    fwd, fwd_mem = measure(forward, device, args.repeats, args.warmup)
-                both, both_mem = measure(forward_backward, device, args.repeats, args.warmup)
+            def forward_backward(name):
+                outputs = forward(name, grad=True)
+                torch.autograd.backward(outputs, [torch.ones_like(o) for o in outputs])
                 for f in feats:
+                    f.grad = None
                     f.requires_grad_(False)
-                rows.append(dict(case=case, impl=name, fwd=fwd, fwd_mem=fwd_mem, both=both,
-                                 both_mem=both_mem, baseline='torchvision' if mode == 'avg' else
-                                 'mmcv'))
+
+            with torch.no_grad():
+                forward_results = measure({name: partial(forward, name) for name in names},
+                                          device, args.repeats, args.warmup)
+            both_results = measure({name: partial(forward_backward, name) for name in names},
+                                   device, args.repeats, args.warmup)
+            for name in names:
+                rows.append(dict(case=case, impl=name, fwd=forward_results[name][0],
+                                 fwd_mem=forward_results[name][1], both=both_results[name][0],
+                                 both_mem=both_results[name][1],
+                                 baseline='torchvision' if mode == 'avg' else 'mmcv'))
     return rows
 
 
@@ -157,10 +173,13 @@ def benchmark_dense_attention(args, device: torch.device) -> List[dict]:
     for label, (pairs, case_bias) in cases.items():
         case = (f'dense attention {label}, B={args.windows}, 12 heads, N={args.tokens} '
                 f'({side}x{side}+1), d=64')
-        for name, impl in implementations.items():
-            with torch.no_grad():
-                fwd, fwd_mem = measure(lambda impl=impl: impl(q, k, v, pairs, bias=case_bias),
-                                       device, args.repeats, args.warmup)
+        with torch.no_grad():
+            results = measure(
+                {
+                    name: partial(impl, q, k, v, pairs, bias=case_bias)
+                    for name, impl in implementations.items()
+                }, device, args.repeats, args.warmup)
+        for name, (fwd, fwd_mem) in results.items():
             rows.append(dict(case=case, impl=name, fwd=fwd, fwd_mem=fwd_mem, both=None,
                              both_mem=None, baseline='reference (bmm/softmax)'))
     return rows
