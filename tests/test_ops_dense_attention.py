@@ -59,8 +59,8 @@ def test_matches_reference(method, tokens, bias_kind):
     bias = make_bias(bias_kind, q)
     pairs = PAIR_SETS[method]
     expected = dense_attention_reference(q, k, v, pairs, bias=bias)
-    torch.testing.assert_close(dense_attention(q, k, v, pairs, bias=bias), expected, rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(
+        dense_attention(q, k, v, pairs, bias=bias), expected, rtol=1e-5, atol=1e-5)
 
 
 @needs_ext
@@ -68,10 +68,11 @@ def test_float64_is_tight_and_naclip_bias_works():
     q, k, v = qkv(50, dim=64, dtype=torch.float64)
     bias = gaussian_bias(7, 7).double()
     for pairs in PAIR_SETS.values():
-        torch.testing.assert_close(dense_attention(q, k, v, pairs, scale=0.3, bias=bias),
-                                   dense_attention_reference(q, k, v, pairs, scale=0.3,
-                                                             bias=bias),
-                                   rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            dense_attention(q, k, v, pairs, scale=0.3, bias=bias),
+            dense_attention_reference(q, k, v, pairs, scale=0.3, bias=bias),
+            rtol=1e-12,
+            atol=1e-12)
 
 
 def test_reference_follows_the_definition():
@@ -91,9 +92,11 @@ def test_non_contiguous_inputs_and_broadcast_bias():
     q, k, v = qkv_tokens.permute(2, 0, 3, 1, 4).unbind(0)
     assert not q.is_contiguous()
     per_head = torch.randn(4, 30, 30, generator=generator)  # broadcasts over the batch
-    torch.testing.assert_close(dense_attention(q, k, v, 'qk', bias=per_head),
-                               dense_attention_reference(q, k, v, 'qk', bias=per_head),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        dense_attention(q, k, v, 'qk', bias=per_head),
+        dense_attention_reference(q, k, v, 'qk', bias=per_head),
+        rtol=1e-5,
+        atol=1e-5)
 
 
 @needs_ext
@@ -101,13 +104,13 @@ def test_non_contiguous_inputs_and_broadcast_bias():
 def test_gradients_match_reference(bias_kind):
     q, k, v = qkv(20, dtype=torch.float64)
     bias = make_bias(bias_kind, q)
-    inputs = [t.clone().requires_grad_() for t in (q, k, v)] + (
-        [bias.clone().requires_grad_()] if bias is not None else [None])
+    inputs = [t.clone().requires_grad_() for t in (q, k, v)
+              ] + ([bias.clone().requires_grad_()] if bias is not None else [None])
     ref_inputs = [t.clone().detach().requires_grad_() if t is not None else None for t in inputs]
     grad_output = torch.randn(q.shape, dtype=torch.float64)
     dense_attention(*inputs[:3], ('qq', 'kk', 'qk'), bias=inputs[3]).backward(grad_output)
-    dense_attention_reference(*ref_inputs[:3], ('qq', 'kk', 'qk'),
-                              bias=ref_inputs[3]).backward(grad_output)
+    dense_attention_reference(
+        *ref_inputs[:3], ('qq', 'kk', 'qk'), bias=ref_inputs[3]).backward(grad_output)
     for mine, expected in zip(inputs, ref_inputs):
         if mine is not None:
             torch.testing.assert_close(mine.grad, expected.grad, rtol=1e-10, atol=1e-10)
@@ -156,8 +159,9 @@ def test_cpu_rejects_half():
 @pytest.fixture
 def captured_logs(monkeypatch):
     messages = []
-    monkeypatch.setattr('mmengine.logging.print_log',
-                        lambda message, logger=None, level=None: messages.append(message))
+    monkeypatch.setattr(
+        'mmengine.logging.print_log',
+        lambda message, logger=None, level=None: messages.append(message))
     monkeypatch.setattr(dense_attention_module, '_logged_selections', set())
     return messages
 
@@ -180,8 +184,9 @@ def test_select_falls_back_to_the_reference(captured_logs, monkeypatch):
 
 
 @needs_ext
-@pytest.mark.skipif(load_ext() is not None and load_ext().built_with_cuda(),
-                    reason='the extension has CUDA kernels')
+@pytest.mark.skipif(
+    load_ext() is not None and load_ext().built_with_cuda(),
+    reason='the extension has CUDA kernels')
 def test_select_for_cuda_without_cuda_kernels(captured_logs):
     assert select_dense_attention('cuda') == (dense_attention_reference, 'reference')
     assert 'built without kernels for cuda' in captured_logs[0]
@@ -200,6 +205,5 @@ def test_cuda_matches_reference(dtype, tokens, dim, bias_kind):
     cast = [t.to(dtype) if t is not None else None for t in (q, k, v, bias)]
     mine = dense_attention(*cast[:3], ('qq', 'kk'), bias=cast[3])
     assert mine.dtype == dtype
-    tolerance = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=3e-2,
-                                                                               atol=3e-2)
+    tolerance = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=3e-2, atol=3e-2)
     torch.testing.assert_close(mine.float(), expected, **tolerance)

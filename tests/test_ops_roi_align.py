@@ -47,7 +47,10 @@ def values_and_input_grad(fn, features, rois, *args, weight_dtype=None, **kwargs
     return output.detach(), features.grad
 
 
-TOLERANCES = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-12)}
+TOLERANCES = {
+    torch.float32: dict(rtol=1e-5, atol=1e-6),
+    torch.float64: dict(rtol=1e-12, atol=1e-12)
+}
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
@@ -73,10 +76,10 @@ def test_matches_mmcv(pool_mode, aligned, sampling_ratio):
         # Boxes without area have bins without samples; mmcv's CPU kernel returns its initial
         # maximum (-10000) there while clipdense returns 0 (test_empty_bins_pool_to_zero).
         rois = rois[(rois[:, 3] > rois[:, 1]) & (rois[:, 4] > rois[:, 2])]
-    ours = values_and_input_grad(roi_align, features, rois, (3, 4), 0.25, sampling_ratio,
-                                 pool_mode, aligned)
-    theirs = values_and_input_grad(mmcv_ops.roi_align, features, rois, (3, 4), 0.25,
-                                   sampling_ratio, pool_mode, aligned)
+    ours = values_and_input_grad(roi_align, features, rois, (3, 4), 0.25, sampling_ratio, pool_mode,
+                                 aligned)
+    theirs = values_and_input_grad(mmcv_ops.roi_align, features, rois, (3, 4), 0.25, sampling_ratio,
+                                   pool_mode, aligned)
     for mine, reference in zip(ours, theirs):
         torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-6)
 
@@ -86,8 +89,8 @@ def test_matches_mmcv(pool_mode, aligned, sampling_ratio):
 @pytest.mark.parametrize('sampling_ratio', [0, 1, 3])
 def test_matches_reference(pool_mode, aligned, sampling_ratio):
     features, rois = make_inputs(torch.float64)
-    ours = values_and_input_grad(roi_align, features, rois, (2, 3), 0.25, sampling_ratio,
-                                 pool_mode, aligned)
+    ours = values_and_input_grad(roi_align, features, rois, (2, 3), 0.25, sampling_ratio, pool_mode,
+                                 aligned)
     reference = values_and_input_grad(roi_align_reference, features, rois, (2, 3), 0.25,
                                       sampling_ratio, pool_mode, aligned)
     for mine, expected in zip(ours, reference):
@@ -165,8 +168,13 @@ def test_clear_errors():
 
 def test_module_has_mmcv_signature():
     features, rois = make_inputs(torch.float32)
-    layer = RoIAlign(output_size=7, spatial_scale=0.25, sampling_ratio=0, pool_mode='avg',
-                     aligned=True, use_torchvision=False)
+    layer = RoIAlign(
+        output_size=7,
+        spatial_scale=0.25,
+        sampling_ratio=0,
+        pool_mode='avg',
+        aligned=True,
+        use_torchvision=False)
     assert layer.output_size == (7, 7)
     assert 'pool_mode=\'avg\'' in repr(layer)
     torch.testing.assert_close(layer(features, rois), roi_align(features, rois, 7, 0.25))
@@ -185,16 +193,18 @@ def test_as_roi_layer_of_mmdet_single_roi_extractor():
 
     def extractor(roi_layer_type):
         return MODELS.build(
-            dict(type='mmdet.SingleRoIExtractor',
-                 roi_layer=dict(type=roi_layer_type, output_size=7, sampling_ratio=0),
-                 out_channels=3, featmap_strides=[4, 8]))
+            dict(
+                type='mmdet.SingleRoIExtractor',
+                roi_layer=dict(type=roi_layer_type, output_size=7, sampling_ratio=0),
+                out_channels=3,
+                featmap_strides=[4, 8]))
 
     ours, mmcv_based = extractor(RoIAlign), extractor('RoIAlign')
     assert all(isinstance(layer, RoIAlign) for layer in ours.roi_layers)
     assert [layer.spatial_scale for layer in ours.roi_layers] == [0.25, 0.125]
     generator = torch.Generator().manual_seed(0)
-    feats = (torch.randn(2, 3, 32, 32, generator=generator),
-             torch.randn(2, 3, 16, 16, generator=generator))
+    feats = (torch.randn(2, 3, 32, 32,
+                         generator=generator), torch.randn(2, 3, 16, 16, generator=generator))
     # Small boxes go to the stride-4 level, large ones to stride 8 (mmdet's map_roi_levels).
     rois = torch.tensor([[0, 4.0, 4.0, 40.0, 36.0], [1, 0.0, 10.0, 120.0, 127.0],
                          [1, 60.0, 50.0, 75.0, 70.0]])
@@ -225,10 +235,11 @@ def test_roi_layer_from_a_lazy_import_config_file(tmp_path):
 def test_cuda_matches_cpu(dtype, pool_mode, aligned):
     features, rois = make_inputs(torch.float32, channels=8)
     features = features.to(dtype).float()  # the CPU gets the values the GPU sees
-    expected = values_and_input_grad(roi_align, features, rois, (3, 4), 0.25, 0, pool_mode,
-                                     aligned, weight_dtype=dtype)
-    on_gpu = values_and_input_grad(roi_align, features.cuda().to(dtype), rois.cuda(), (3, 4), 0.25,
-                                   0, pool_mode, aligned)
+    expected = values_and_input_grad(
+        roi_align, features, rois, (3, 4), 0.25, 0, pool_mode, aligned, weight_dtype=dtype)
+    on_gpu = values_and_input_grad(roi_align,
+                                   features.cuda().to(dtype), rois.cuda(), (3, 4), 0.25, 0,
+                                   pool_mode, aligned)
     tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=2e-2, atol=2e-2)
     for gpu, cpu in zip(on_gpu, expected):
         assert gpu.dtype == dtype

@@ -9,6 +9,6 @@ from .reference import dense_attention_reference, roi_align_reference
 from .roi_align import RoIAlign, roi_align
 
 __all__ = [
-    'RoIAlign', 'roi_align', 'roi_align_reference', 'dense_attention',
-    'dense_attention_reference', 'select_dense_attention', 'load_ext'
+    'RoIAlign', 'roi_align', 'roi_align_reference', 'dense_attention', 'dense_attention_reference',
+    'select_dense_attention', 'load_ext'
 ]

@@ -33,9 +33,11 @@ class DenseAttentionFunction(Function):
     @staticmethod
     def backward(ctx, grad_output: Tensor):
         q, k, v, bias = ctx.saved_tensors
-        inputs = [t.detach().requires_grad_(needs) if t is not None else None
-                  for t, needs in zip((q, k, v, bias), ctx.needs_input_grad[:3] +
-                                      ctx.needs_input_grad[5:6])]
+        inputs = [
+            t.detach().requires_grad_(needs) if t is not None else None
+            for t, needs in zip((q, k, v, bias), ctx.needs_input_grad[:3] +
+                                ctx.needs_input_grad[5:6])
+        ]
         with torch.enable_grad():
             output = dense_attention_reference(*inputs[:3], ctx.pairs, ctx.scale, inputs[3])
         wanted = [t for t in inputs if t is not None and t.requires_grad]

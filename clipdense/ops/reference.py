@@ -61,10 +61,11 @@ def _sample_plane(plane: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
     def corner(rows: Tensor, cols: Tensor) -> Tensor:
         return plane[:, rows][:, :, cols]
 
-    values = (hy[:, None] * hx[None, :] * corner(y_low, x_low) +
-              hy[:, None] * lx[None, :] * corner(y_low, x_high) +
-              ly[:, None] * hx[None, :] * corner(y_high, x_low) +
-              ly[:, None] * lx[None, :] * corner(y_high, x_high))
+    values = (
+        hy[:, None] * hx[None, :] * corner(y_low, x_low) +
+        hy[:, None] * lx[None, :] * corner(y_low, x_high) +
+        ly[:, None] * hx[None, :] * corner(y_high, x_low) +
+        ly[:, None] * lx[None, :] * corner(y_high, x_high))
     return values * (y_in[:, None] & x_in[None, :]).to(values.dtype)
 
 
@@ -121,8 +122,8 @@ def parse_pairs(pairs: Union[str, Sequence[str]]) -> Tuple[str, ...]:
     if not pairs:
         raise ValueError('dense attention needs at least one pair, e.g. pairs=("qq", "kk")')
     for pair in pairs:
-        if not (isinstance(pair, str) and len(pair) == 2
-                and all(name in PAIR_OPERANDS for name in pair)):
+        if not (isinstance(pair, str) and len(pair) == 2 and all(name in PAIR_OPERANDS
+                                                                 for name in pair)):
             raise ValueError(f'dense attention pairs are two letters of "qkv" such as "qk", '
                              f'"qq", "kk", "vv"; got {pair!r}')
     if len(set(pairs)) != len(pairs):

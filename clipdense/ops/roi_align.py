@@ -16,8 +16,7 @@ class RoIAlignFunction(Function):
 
     @staticmethod
     def forward(ctx, input: Tensor, rois: Tensor, output_size: Tuple[int, int],
-                spatial_scale: float, sampling_ratio: int, max_pool: bool,
-                aligned: bool) -> Tensor:
+                spatial_scale: float, sampling_ratio: int, max_pool: bool, aligned: bool) -> Tensor:
         ext = require_ext('roi_align')
         # Boxes stay in float32 for float16/bfloat16 features (float64 for float64 ones).
         rois = rois.to(torch.float64 if input.dtype == torch.float64 else torch.float32)
@@ -34,8 +33,9 @@ class RoIAlignFunction(Function):
         grad_input = None
         if ctx.needs_input_grad[0]:
             rois, argmax = ctx.saved_tensors
-            grad_input = require_ext('roi_align').roi_align_backward(
-                grad_output, rois, argmax, list(ctx.input_size), *ctx.config)
+            grad_input = require_ext('roi_align').roi_align_backward(grad_output, rois, argmax,
+                                                                     list(ctx.input_size),
+                                                                     *ctx.config)
         return grad_input, None, None, None, None, None, None
 
 
@@ -115,8 +115,8 @@ class RoIAlign(nn.Module):
             from torchvision.ops import roi_align as torchvision_roi_align
             return torchvision_roi_align(input, rois.to(input.dtype), self.output_size,
                                          self.spatial_scale, self.sampling_ratio, self.aligned)
-        return roi_align(input, rois, self.output_size, self.spatial_scale,
-                         self.sampling_ratio, self.pool_mode, self.aligned)
+        return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio,
+                         self.pool_mode, self.aligned)
 
     def extra_repr(self) -> str:
         return (f'output_size={self.output_size}, spatial_scale={self.spatial_scale}, '

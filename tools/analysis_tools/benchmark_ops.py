@@ -36,8 +36,8 @@ def parse_args():
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--boxes', type=int, nargs='+', default=[512, 1000])
     parser.add_argument('--channels', type=int, default=256, help='FPN channels')
-    parser.add_argument('--windows', type=int, default=4,
-                        help='sliding windows per image = attention batch size')
+    parser.add_argument(
+        '--windows', type=int, default=4, help='sliding windows per image = attention batch size')
     parser.add_argument('--tokens', type=int, default=785, help='1 + (448 / 16) ** 2')
     parser.add_argument('--only', choices=['roi_align', 'dense_attention'])
     return parser.parse_args()
@@ -143,15 +143,20 @@ def benchmark_roi_align(args, device: torch.device) -> List[dict]:
                     f.requires_grad_(False)
 
             with torch.no_grad():
-                forward_results = measure({name: partial(forward, name) for name in names},
-                                          device, args.repeats, args.warmup)
-            both_results = measure({name: partial(forward_backward, name) for name in names},
-                                   device, args.repeats, args.warmup)
+                forward_results = measure({name: partial(forward, name)
+                                           for name in names}, device, args.repeats, args.warmup)
+            both_results = measure({name: partial(forward_backward, name)
+                                    for name in names}, device, args.repeats, args.warmup)
             for name in names:
-                rows.append(dict(case=case, impl=name, fwd=forward_results[name][0],
-                                 fwd_mem=forward_results[name][1], both=both_results[name][0],
-                                 both_mem=both_results[name][1],
-                                 baseline='torchvision' if mode == 'avg' else 'mmcv'))
+                rows.append(
+                    dict(
+                        case=case,
+                        impl=name,
+                        fwd=forward_results[name][0],
+                        fwd_mem=forward_results[name][1],
+                        both=both_results[name][0],
+                        both_mem=both_results[name][1],
+                        baseline='torchvision' if mode == 'avg' else 'mmcv'))
     return rows
 
 
@@ -180,8 +185,15 @@ def benchmark_dense_attention(args, device: torch.device) -> List[dict]:
                     for name, impl in implementations.items()
                 }, device, args.repeats, args.warmup)
         for name, (fwd, fwd_mem) in results.items():
-            rows.append(dict(case=case, impl=name, fwd=fwd, fwd_mem=fwd_mem, both=None,
-                             both_mem=None, baseline='reference (bmm/softmax)'))
+            rows.append(
+                dict(
+                    case=case,
+                    impl=name,
+                    fwd=fwd,
+                    fwd_mem=fwd_mem,
+                    both=None,
+                    both_mem=None,
+                    baseline='reference (bmm/softmax)'))
     return rows
 
 
@@ -204,8 +216,9 @@ def print_table(rows: List[dict], device: torch.device):
     header = ('implementation', 'fwd ms', 'speed', 'fwd MiB', 'mem', 'fwd+bwd ms', 'speed',
               'fwd+bwd MiB')
     widths = (26, 10, 7, 9, 7, 11, 7, 11)
-    print(f'\nDevice: {device} ({torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"}), '
-          f'torch {torch.__version__}; speed/mem = baseline / this (above 1: better)')
+    print(
+        f'\nDevice: {device} ({torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"}), '
+        f'torch {torch.__version__}; speed/mem = baseline / this (above 1: better)')
     for case in dict.fromkeys(row['case'] for row in rows):
         case_rows = [row for row in rows if row['case'] == case]
         base = next((row for row in case_rows if row['impl'] == row['baseline']), None)
@@ -214,8 +227,8 @@ def print_table(rows: List[dict], device: torch.device):
         for row in case_rows:
             cells = (row['impl'], format_ms(row['fwd']), ratio(row['fwd'], base and base['fwd']),
                      format_mib(row['fwd_mem']), ratio(row['fwd_mem'], base and base['fwd_mem']),
-                     format_ms(row['both']), ratio(row['both'], base and base['both']),
-                     format_mib(row['both_mem']))
+                     format_ms(row['both']), ratio(row['both'], base
+                                                   and base['both']), format_mib(row['both_mem']))
             print('  '.join(c.rjust(w) for c, w in zip(cells, widths)))
 
 
