@@ -17,14 +17,19 @@ from mmseg import registry as mmseg_registry
 class SegDetRegistry(Registry):
     """A registry whose unscoped look-ups fall back to mmdet's registry of the same kind."""
 
-    def __init__(self, name: str, parent: Registry, detection_parent: Registry,
+    def __init__(self, name: str, parent: Registry, detection_parent: Optional[Registry],
                  locations: Optional[list] = None):
         super().__init__(name, parent=parent, scope='clipdense', locations=locations or [])
         self.detection_parent = detection_parent
 
     def get(self, key: str) -> Optional[Type]:
+        # mmengine imports a registry's ``locations`` lazily, but only for the registry asked, not for the
+        # parents it then searches: trigger mmseg's and mmdet's (e.g. mmseg.visualization) first.
+        for registry in (self.parent, self.detection_parent):
+            if registry is not None:
+                registry.import_from_location()
         obj_cls = super().get(key)
-        if obj_cls is None and isinstance(key, str) and '.' not in key:
+        if obj_cls is None and self.detection_parent is not None and isinstance(key, str) and '.' not in key:
             obj_cls = self.detection_parent.get(key)
         return obj_cls
 
@@ -32,7 +37,7 @@ class SegDetRegistry(Registry):
 def _child(kind: str, locations: Optional[list] = None) -> SegDetRegistry:
     upper = kind.upper()
     return SegDetRegistry(kind.lower(), parent=getattr(mmseg_registry, upper),
-                          detection_parent=getattr(mmdet_registry, upper), locations=locations)
+                          detection_parent=getattr(mmdet_registry, upper, None), locations=locations)
 
 
 RUNNERS = _child('RUNNERS')

@@ -3,11 +3,14 @@ caches, so no test downloads anything or touches the user's cache."""
 import json
 import os
 
-import open_clip
-import pytest
-import torch
-
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
+# torch's OpenMP threads busy-wait by default; on 2 shared cores that slows every test many times over.
+# (Read when torch loads, hence before the imports below.)
+os.environ.setdefault('OMP_WAIT_POLICY', 'passive')
+
+import open_clip  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 TINY_VIT = dict(embed_dim=32, quick_gelu=True,
                 vision_cfg=dict(image_size=32, layers=2, width=64, patch_size=8, head_width=32),

@@ -68,7 +68,7 @@ def test_demo_command_line(tmp_path, openai_state_dict_file):
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'overlay written to' in result.stdout
     overlay = cv2.imread(str(out))
-    assert overlay.shape[0] == 48 and overlay.shape[1] > 64  # the legend panel is on the right
+    assert overlay.shape[0] >= 48 and overlay.shape[1] > 64  # legend panel on the right (taller if long)
 
 
 def test_demo_reports_an_unreadable_image(tmp_path):

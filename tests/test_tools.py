@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from clipdense.datasets.writers import write_ade20k
+from clipdense.engine.checkpoint import load_local_checkpoint
 from conftest import make_openai_state_dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +45,7 @@ def tiny_experiment(tmp_path_factory):
     config.write_text(textwrap.dedent(f"""
         _base_ = ['{ROOT}/configs/clip_fcn/clip-fcn_vit-b16_ade20k.py']
         model = dict(clip=dict(name=None, pretrained='{clip_file}'), templates='photo',
+                     data_preprocessor=dict(size=(32, 32)),
                      decode_head=dict(in_channels=32, channels=16, embed_dim=32),
                      test_cfg=dict(mode='slide', crop_size=(32, 32), stride=(16, 16)))
         train_pipeline = [
@@ -91,7 +93,7 @@ def test_train_resume_test(tiny_experiment):
     output = run([sys.executable, 'tools/train.py', str(config), '--work-dir', str(work_dir), '--resume'], ROOT)
     assert re.search(r'resumed epoch: \d+, iter: 2', output), output[-3000:]
     assert (work_dir / 'iter_4.pth').is_file()
-    resumed = torch.load(work_dir / 'iter_4.pth', map_location='cpu', weights_only=True)
+    resumed = load_local_checkpoint(str(work_dir / 'iter_4.pth'))
     assert resumed['meta']['iter'] == 4
 
     output = run([sys.executable, 'tools/test.py', str(config), str(work_dir / 'iter_4.pth'),
@@ -106,7 +108,7 @@ def test_two_process_train_and_test(tiny_experiment):
     work_dir = folder / 'dist'
     output = run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(work_dir)], ROOT,
                  {'PORT': '29531'})
-    assert 'distributed' in output.lower() or 'world_size: 2' in output.lower() or (work_dir / 'iter_4.pth').exists()
+    assert 'process 0 of 2 communicates over gloo' in output  # rank 0 logs; the world has 2 processes
     assert (work_dir / 'iter_4.pth').is_file()
     output = run(['bash', 'tools/dist_test.sh', str(config), str(work_dir / 'iter_4.pth'), '2', '--work-dir',
                   str(folder / 'dist-test')], ROOT, {'PORT': '29532'})

@@ -1,21 +1,18 @@
 """Evaluate a clipdense model with mmengine's Runner and print the metric table.
 
     python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
-    bash tools/dist_test.sh CONFIG [CHECKPOINT] NUM_PROCS [args]
+    bash tools/dist_test.sh CONFIG CHECKPOINT|none NUM_PROCS [args]
 
 Training-free methods need no checkpoint. ``--cfg-options model.clip.pretrained=/path/ViT-B-16.pt`` swaps
 the CLIP weights of any config; ``model.vocabulary=...`` swaps the class names.
 """
 import argparse
 import os
-import os.path as osp
 
-import torch
-from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from clipdense.registry import register_all_modules
+from clipdense.engine import load_runner_config
 
 
 def parse_args():
@@ -36,16 +33,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        print_log('no GPU: distributed processes communicate over gloo', logger='current')
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         visualization = cfg.default_hooks.visualization
@@ -53,9 +41,8 @@ def main():
         visualization.interval = 1
         cfg.visualizer.save_dir = args.show_dir
     if args.out:
-        cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else list(
-            cfg.test_evaluator)
-        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+        cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]
     Runner.from_cfg(cfg).test()
 
 

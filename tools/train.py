@@ -1,18 +1,16 @@
 """Train a clipdense model with mmengine's Runner.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
-    bash tools/dist_train.sh CONFIG NUM_PROCS [args]      # torchrun, one process per GPU (gloo on CPU)
+    bash tools/dist_train.sh CONFIG NUM_PROCS [args]      # torchrun; gloo when there is no GPU
+    bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [args]
 """
 import argparse
 import os
-import os.path as osp
 
-import torch
-from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from clipdense.registry import register_all_modules
+from clipdense.engine import load_runner_config
 
 
 def parse_args():
@@ -33,16 +31,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        print_log('no GPU: distributed processes communicate over gloo', logger='current')
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')

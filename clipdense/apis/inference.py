@@ -26,7 +26,6 @@ def init_model(config: Union[str, Path, Config], checkpoint: Optional[str] = Non
     cfg = Config.fromfile(str(config)) if isinstance(config, (str, Path)) else config.copy()
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    cfg.model.setdefault('train_cfg', None)
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
         meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta', {})

@@ -5,4 +5,7 @@ _base_ = [
     '../_base_/models/clip_fcn.py', '../_base_/datasets/ade20k.py', '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_20k.py'
 ]
-model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/sclip/ade20k.txt')
+crop_size = (512, 512)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/sclip/ade20k.txt')
