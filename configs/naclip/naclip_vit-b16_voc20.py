@@ -19,3 +19,6 @@ test_pipeline = [
 ]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# Nothing to train: mmengine's Runner wants train_dataloader, train_cfg and optim_wrapper all set or
+# all None, and the dataset base defines a train_dataloader for trained methods.
+train_dataloader = None
