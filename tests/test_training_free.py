@@ -172,3 +172,43 @@ def test_unreadable_image(tmp_path):
         read_image(str(path))
     with pytest.raises(FileNotFoundError, match='missing.png'):
         read_image(str(tmp_path / 'missing.png'))
+
+
+def naive_maskclip_refine(logits, keys, ks_thresh, pd_thresh):
+    """MaskCLIP's refine_output, written out per class and per position."""
+    logits = logits.clone()
+    names, height, width = logits.shape[1:]
+    probs = torch.softmax(logits * 100, dim=1)
+    for c in range(names):
+        if probs[0, c].max() < pd_thresh:
+            logits[0, c] = -100
+    probs = torch.softmax(logits * 100, dim=1)[0].flatten(1).T  # (hw, names)
+    norms = keys[0].pow(2).sum(dim=0).sqrt()  # over positions
+    unit = keys[0] / norms
+    out = probs.clone()
+    for p in range(height * width):
+        if probs[p].max() < ks_thresh:
+            out[p] = sum((unit[p] @ unit[q]) * probs[q] for q in range(height * width))
+    return out.T.reshape(1, names, height, width)
+
+
+def test_maskclip_refinement_matches_its_definition():
+    from clipdense.models.refinement import MaskCLIPRefinement
+    torch.manual_seed(0)
+    logits, keys = torch.randn(1, 4, 3, 5) * 0.05, torch.randn(1, 15, 8)
+    refine = MaskCLIPRefinement(ks_thresh=0.9, pd_thresh=0.5)
+    assert torch.allclose(refine(logits, keys), naive_maskclip_refine(logits, keys, 0.9, 0.5), atol=1e-5)
+
+
+@pytest.mark.parametrize('clip_name', ['test-tiny-vit', 'test-tiny-rn'])
+def test_maskclip_keys_reach_the_refinement(clip_name):
+    last_block = dict(type='MaskCLIPLastBlock') if clip_name == 'test-tiny-vit' else None
+    model = segmentor(clip=dict(name=clip_name, pretrained=None), last_block=last_block, mode='whole',
+                      window_padding='corner', logit_scale=1.0, pos_interpolation='exact',
+                      window_refinement=dict(type='MaskCLIPRefinement', ks_thresh=1.0, pd_thresh=0.5))
+    window = torch.randn(1, 3, 64, 64)
+    features = model.encoder(window, keys=True)
+    assert features.keys.shape[:2] == (1, features.dense.shape[2] * features.dense.shape[3])
+    plain = segmentor(clip=dict(name=clip_name, pretrained=None), last_block=last_block, mode='whole',
+                      window_padding='corner', logit_scale=1.0, pos_interpolation='exact')
+    assert not torch.allclose(model.window_cosine(window), plain.window_cosine(window))

@@ -67,11 +67,14 @@ def tower_kind(visual: nn.Module) -> str:
 @dataclass
 class DenseFeatures:
     """``dense``: (B, embed_dim, h, w) features in CLIP's joint space; ``levels``: requested intermediate
-    maps (B, C_i, h_i, w_i); ``tokens``: for ViTs, the last block's output tokens before ``ln_post``."""
+    maps (B, C_i, h_i, w_i); ``tokens``: for ViTs, the last block's output tokens before ``ln_post``;
+    ``keys``: when asked for, the last attention's keys per position (B, h*w, C) as MaskCLIP reads them
+    (ViT: ``out_proj(k)`` of the last block's input; ResNet: the attention pool's ``k_proj``)."""
 
     dense: torch.Tensor
     levels: List[torch.Tensor] = field(default_factory=list)
     tokens: Optional[torch.Tensor] = None
+    keys: Optional[torch.Tensor] = None
 
 
 class DenseCLIPVision(nn.Module):
@@ -120,11 +123,13 @@ class DenseCLIPVision(nn.Module):
             return [getattr(self.visual, f'layer{i}')[-1].conv3.out_channels for i in range(1, 5)]
         return [info['num_chs'] for info in self.visual.trunk.feature_info]
 
-    def forward(self, images: torch.Tensor, levels: Sequence[int] = ()) -> DenseFeatures:
+    def forward(self, images: torch.Tensor, levels: Sequence[int] = (), keys: bool = False) -> DenseFeatures:
+        if keys and self.kind == 'convnext':
+            raise ValueError('a ConvNeXt CLIP has no attention keys (MaskCLIP key smoothing needs a ViT or ResNet)')
         if self.kind == 'vit':
-            return self._forward_vit(images, levels)
+            return self._forward_vit(images, levels, keys)
         if self.kind == 'resnet':
-            return self._forward_resnet(images, levels)
+            return self._forward_resnet(images, levels, keys)
         return self._forward_convnext(images, levels)
 
     def vit_tokens(self, images: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -143,7 +148,7 @@ class DenseCLIPVision(nn.Module):
         x = x + interpolate_pos_embed(visual.positional_embedding, grid, self.pos_interpolation).to(x.dtype)
         return visual.ln_pre(x), grid
 
-    def _forward_vit(self, images: torch.Tensor, levels: Sequence[int]) -> DenseFeatures:
+    def _forward_vit(self, images: torch.Tensor, levels: Sequence[int], keys: bool) -> DenseFeatures:
         visual = self.visual
         x, (height, width) = self.vit_tokens(images)
         blocks = visual.transformer.resblocks
@@ -153,6 +158,14 @@ class DenseCLIPVision(nn.Module):
             x = block(x) if batch_first else block(x.transpose(0, 1)).transpose(0, 1)
             if index in levels:
                 collected.append(x)
+        last_keys = None
+        if keys:
+            last = blocks[-1]
+            attn = last.attn
+            channels = x.shape[-1]
+            k = F.linear(last.ln_1(x), attn.in_proj_weight[channels:2 * channels],
+                         attn.in_proj_bias[channels:2 * channels])
+            last_keys = attn.out_proj(k)[:, 1:]
         if self.last_block is not None:
             x = self.last_block(blocks[-1], x, (height, width))
         else:
@@ -166,9 +179,9 @@ class DenseCLIPVision(nn.Module):
         batch = x.shape[0]
         dense = x[:, 1:].transpose(1, 2).reshape(batch, -1, height, width)
         maps = [level[:, 1:].transpose(1, 2).reshape(batch, -1, height, width) for level in collected]
-        return DenseFeatures(dense=dense, levels=maps, tokens=tokens)
+        return DenseFeatures(dense=dense, levels=maps, tokens=tokens, keys=last_keys)
 
-    def _forward_resnet(self, images: torch.Tensor, levels: Sequence[int]) -> DenseFeatures:
+    def _forward_resnet(self, images: torch.Tensor, levels: Sequence[int], keys: bool) -> DenseFeatures:
         visual = self.visual
         x = images.to(visual.conv1.weight.dtype)
         x = visual.act1(visual.bn1(visual.conv1(x)))
@@ -181,8 +194,10 @@ class DenseCLIPVision(nn.Module):
             if index in levels:
                 collected.append(x)
         pool = visual.attnpool
-        features = pool.c_proj(pool.v_proj(x.permute(0, 2, 3, 1)))
-        return DenseFeatures(dense=features.permute(0, 3, 1, 2), levels=collected)
+        positions = x.permute(0, 2, 3, 1)
+        features = pool.c_proj(pool.v_proj(positions))
+        last_keys = pool.k_proj(positions).flatten(1, 2) if keys else None
+        return DenseFeatures(dense=features.permute(0, 3, 1, 2), levels=collected, keys=last_keys)
 
     def _forward_convnext(self, images: torch.Tensor, levels: Sequence[int]) -> DenseFeatures:
         trunk = self.visual.trunk

@@ -1,3 +1,4 @@
+from .maskclip_refinement import MaskCLIPRefinement
 from .pamr import PAMR
 
-__all__ = ['PAMR']
+__all__ = ['MaskCLIPRefinement', 'PAMR']

@@ -26,7 +26,8 @@ class TrainingFreeSegmentor(BaseSegmentor):
     2. per window: optional zero padding to a multiple of the patch (``window_padding``: ``'center'`` pads
        both sides and crops the logits back, as ClearCLIP; ``'corner'`` pads bottom/right and squeezes the
        padded logits into the window, as MaskCLIP; ``None`` lets the patch grid drop the remainder and
-       stretches, as SCLIP/NACLIP); cosine logits of every name, bilinearly resized to the window;
+       stretches, as SCLIP/NACLIP); cosine logits of every name, optionally refined on the patch grid
+       (``window_refinement``, e.g. MaskCLIP's key smoothing), bilinearly resized to the window;
     3. windows averaged per pixel, resized to the original image;
     4. optional refinement (PAMR) of the cosine logits, guided by the normalised image;
     5. ``softmax(logit_scale · cos)`` over all names, max over each class's synonyms, optional area threshold,
@@ -47,7 +48,10 @@ class TrainingFreeSegmentor(BaseSegmentor):
         area_thd: SCLIP's relative area threshold (needs ``background_class``).
         background_class: label of the background class, or ``None`` for vocabularies without one (then
             ``prob_thd`` and ``area_thd`` are refused: they would relabel pixels as a real class).
-        refinement: config of a refinement module called as ``refine(guide, cosine)`` (e.g. ``PAMR``).
+        window_refinement: config of a module called as ``refine(cosine, keys)`` on each window's patch-grid
+            logits (``MaskCLIPRefinement``).
+        refinement: config of a refinement module called as ``refine(guide, cosine)`` on the logits at the
+            original size (``PAMR``).
         renormalize: divide the returned class probabilities by their sum (NACLIP); labels are unchanged.
         windows_per_batch: most windows per backbone call.
         text_cache_dir: where encoded vocabularies are cached (``None``: no disk cache).
@@ -58,7 +62,8 @@ class TrainingFreeSegmentor(BaseSegmentor):
                  mode: str = 'slide', crop_size: Union[int, Tuple[int, int]] = 224,
                  stride: Union[int, Tuple[int, int]] = 112, window_padding: Optional[str] = None,
                  logit_scale: float = 40.0, prob_thd: float = 0.0, area_thd: Optional[float] = None,
-                 background_class: Optional[int] = None, refinement: Optional[dict] = None,
+                 background_class: Optional[int] = None, window_refinement: Optional[dict] = None,
+                 refinement: Optional[dict] = None,
                  renormalize: bool = False, windows_per_batch: int = 64,
                  text_cache_dir: Optional[str] = 'default', data_preprocessor: Optional[dict] = None,
                  init_cfg=None):
@@ -87,6 +92,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
         self.prob_thd = prob_thd
         self.area_thd = area_thd
         self.background_class = background_class
+        self.window_refinement = MODELS.build(window_refinement) if window_refinement is not None else None
         self.refinement = MODELS.build(refinement) if refinement is not None else None
         self.renormalize = renormalize
         self.set_vocabulary(vocabulary)
@@ -110,8 +116,11 @@ class TrainingFreeSegmentor(BaseSegmentor):
             if self.window_padding == 'center':
                 top, left = pad_h // 2, pad_w // 2
             windows = F.pad(windows, (left, pad_w - left, top, pad_h - top))
-        features = F.normalize(self.encoder(windows).dense, dim=1)
+        encoded = self.encoder(windows, keys=self.window_refinement is not None)
+        features = F.normalize(encoded.dense, dim=1)
         cosine = torch.einsum('ndhw,qd->nqhw', features, self.name_embeddings.to(features.dtype))
+        if self.window_refinement is not None:
+            cosine = self.window_refinement(cosine, encoded.keys)
         if self.window_padding == 'center':
             cosine = resize_logits(cosine, windows.shape[-2:])
             return cosine[:, :, top:top + height, left:left + width]
