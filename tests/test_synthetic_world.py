@@ -2,7 +2,7 @@
 import colorsys
 import json
 import os.path as osp
-import subprocess
+import runpy
 import sys
 import time
 
@@ -196,13 +196,12 @@ def test_dataset_class_and_config_read_the_written_world(tmp_path):
     assert len(info['instances']) == len(world.scene('val', 0).objects)
 
 
-def test_make_synthetic_world_tool(tmp_path):
+def test_make_synthetic_world_tool(tmp_path, monkeypatch, capsys):
     out = tmp_path / 'world'
-    result = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'make_synthetic_world.py'), str(out),
-         '--num-train', '2', '--num-val', '2', '--seed', '5'],
-        capture_output=True, text=True, cwd=REPO, check=True)
-    assert 'wrote 2 train and 2 val scenes' in result.stdout
+    monkeypatch.setattr(sys, 'argv', ['make_synthetic_world.py', str(out), '--num-train', '2',
+                                      '--num-val', '2', '--seed', '5'])
+    runpy.run_path(osp.join(REPO, 'tools', 'make_synthetic_world.py'), run_name='__main__')
+    assert 'wrote 2 train and 2 val scenes' in capsys.readouterr().out
     assert sorted(p.name for p in (out / 'images' / 'validation').iterdir()) == [
         'val_000000.png', 'val_000001.png']
     with open(out / 'meta.json') as f:
