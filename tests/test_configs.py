@@ -282,9 +282,10 @@ def quick_runner(monkeypatch):
 # every inference path (slide/whole, centre/corner/no padding, PAMR, area threshold, RN50, 16-bit labels).
 # The rest are marked slow: a run costs 3-15 s on a shared CPU, 847-class maps about 40 s.
 FAST_RUNS = {
-    'sclip_vit-b16_voc21', 'sclip_vit-b16_context59', 'sclip_vit-b16_coco-object', 'sclip_vit-b16_ade20k',
-    'sclip_vit-b16_context459', 'clearclip_vit-b16_voc21', 'clearclip_vit-b16_cityscapes',
-    'naclip_vit-b16_voc20', 'maskclip_vit-b16_context59', 'maskclip_vit-b16_coco-stuff164k',
+    'sclip_vit-b16_voc21', 'sclip_vit-b16_context60', 'sclip_vit-b16_context59', 'sclip_vit-b16_coco-object',
+    'sclip_vit-b16_ade20k', 'sclip_vit-b16_context459', 'clearclip_vit-b16_voc21',
+    'clearclip_vit-b16_cityscapes', 'naclip_vit-b16_voc21', 'naclip_vit-b16_voc20',
+    'naclip_vit-b16_coco-object', 'maskclip_vit-b16_context59', 'maskclip_vit-b16_coco-stuff164k',
     'maskclip_rn50_voc20', 'maskclip_vit-b16_tcl-protocol_context60',
 }
 
