@@ -97,9 +97,9 @@ FAMILY = {
                       mean_std=CLIP_MEAN_STD),
     'maskclip_vit': dict(last_block=dict(type='MaskCLIPLastBlock'), templates='maskclip85',
                          pos_interpolation='exact', window_padding='corner', refinement=None,
-                         mean_std=IMAGENET_MEAN_STD),
+                         window_refinement=None, mean_std=IMAGENET_MEAN_STD),
     'maskclip_rn50': dict(last_block=None, templates='maskclip85', window_padding=None, refinement=None,
-                          mean_std=IMAGENET_MEAN_STD),
+                          window_refinement=None, mean_std=IMAGENET_MEAN_STD),
 }
 
 
