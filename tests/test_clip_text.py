@@ -73,11 +73,25 @@ def test_vocabulary_forms(tmp_path):
 
 @pytest.mark.parametrize('spec,message', [
     ('', 'empty name'), ([], 'vocabulary is empty'), ('cat,dog,cat', "duplicate class name 'cat'"),
-    (['cat', ['dog', 'cat']], "duplicate class name 'cat'"), ('cat,,dog', 'empty name'), (None, 'no vocabulary'),
+    (['cat', ['cat', 'kitty']], "duplicate class name 'cat'"), ('cat,,dog', 'empty name'), (None, 'no vocabulary'),
 ])
 def test_bad_vocabularies(spec, message):
     with pytest.raises(ValueError, match=message):
         Vocabulary.parse(spec)
+
+
+def test_missing_vocabulary_file_is_an_error():
+    with pytest.raises(FileNotFoundError, match='nowhere/classes.txt'):
+        Vocabulary.parse('nowhere/classes.txt')
+
+
+def test_a_name_shared_by_two_classes_ties_to_the_lower_class():
+    # SCLIP's COCO-Object file lists 'bed' among the background words (class 0) and as class 60.
+    vocabulary = Vocabulary.parse([['sky', 'bed'], 'cat', 'bed'])
+    assert vocabulary.shared_names == {'bed': [0, 2]}
+    probs = torch.tensor([0.1, 0.5, 0.1, 0.5]).view(1, 4, 1, 1)  # per name: sky, bed, cat, bed
+    per_class = max_over_synonyms(probs, torch.tensor(vocabulary.name_to_class), 3)
+    assert per_class.argmax(1).item() == 0
 
 
 def test_bad_templates():

@@ -263,19 +263,10 @@ def write_benchmark(key, root, rng):
 
 @pytest.fixture
 def quick_runner(monkeypatch):
-    """Two shortcuts that leave the evaluated model unchanged:
-
-    * the Runner formats the whole config with yapf four times (log, dump, visualizer; about a second
-      each on a shared CPU); plain text serves these tests as well;
-    * the compiled CPU dense-attention op of ``clipdense._ext`` is currently 13-26x slower than its
-      PyTorch reference (reported); their equality is tested by the ops tests, so the last blocks here
-      use the reference.
-    """
-    import clipdense.ops
-    from clipdense.ops.reference import dense_attention_reference
+    """A shortcut that leaves the evaluated model unchanged: the Runner formats the whole config with yapf
+    four times (log, dump, visualizer; about a second each on a shared CPU); plain text serves these tests
+    as well."""
     monkeypatch.setattr(Config, 'pretty_text', property(lambda cfg: repr(cfg.to_dict())))
-    monkeypatch.setattr(clipdense.ops, 'select_dense_attention',
-                        lambda device=None: (dense_attention_reference, 'reference'))
 
 
 # Runs in the default (fast) selection: every method family, every on-disk format but ADE-847's, and

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from clipdense.ops import (dense_attention, dense_attention_reference, load_ext,
+from clipdense.ops import (dense_attention, dense_attention_reference, dense_attention_sdpa, load_ext,
                            select_dense_attention)
 
 # The submodule, not the function of the same name that clipdense.ops exports.
@@ -166,30 +166,32 @@ def captured_logs(monkeypatch):
     return messages
 
 
-@needs_ext
-def test_select_prefers_the_compiled_op_and_logs_once(captured_logs):
-    implementation, name = select_dense_attention()
-    assert (implementation, name) == (dense_attention, 'compiled')
-    assert select_dense_attention('cpu') == (dense_attention, 'compiled')
-    assert captured_logs == ['dense attention: using the compiled op from clipdense._ext']
+def test_select_uses_sdpa_on_the_cpu_and_logs_once(captured_logs):
+    assert select_dense_attention('cpu') == (dense_attention_sdpa, 'sdpa')
+    assert select_dense_attention('cpu') == (dense_attention_sdpa, 'sdpa')
+    assert len(captured_logs) == 1 and 'on cpu: torch scaled_dot_product_attention' in captured_logs[0]
 
 
-def test_select_falls_back_to_the_reference(captured_logs, monkeypatch):
-    monkeypatch.setattr(dense_attention_module, 'load_ext', lambda: None)
-    monkeypatch.setattr(dense_attention_module, 'ext_import_error', lambda: 'not built')
-    assert select_dense_attention() == (dense_attention_reference, 'reference')
-    select_dense_attention()
-    assert len(captured_logs) == 1 and 'reference because clipdense._ext does not import' \
-        in captured_logs[0]
-
-
-@needs_ext
-@pytest.mark.skipif(
-    load_ext() is not None and load_ext().built_with_cuda(),
-    reason='the extension has CUDA kernels')
+@pytest.mark.skipif(CUDA, reason='the extension has CUDA kernels and a GPU is present')
 def test_select_for_cuda_without_cuda_kernels(captured_logs):
-    assert select_dense_attention('cuda') == (dense_attention_reference, 'reference')
-    assert 'built without kernels for cuda' in captured_logs[0]
+    assert select_dense_attention('cuda') == (dense_attention_sdpa, 'sdpa')
+    assert 'because clipdense._ext' in captured_logs[0]
+
+
+@pytest.mark.skipif(not CUDA, reason='needs a GPU and clipdense._ext built with CUDA')
+def test_select_uses_the_compiled_op_on_cuda(captured_logs):
+    assert select_dense_attention('cuda') == (dense_attention, 'compiled')
+
+
+@pytest.mark.parametrize('method', list(PAIR_SETS))
+@pytest.mark.parametrize('tokens', [1, 7, 197])
+@pytest.mark.parametrize('bias_kind', [None, 'shared', 'full'])
+def test_sdpa_matches_reference(method, tokens, bias_kind):
+    q, k, v = qkv(tokens)
+    bias = make_bias(bias_kind, q)
+    pairs = PAIR_SETS[method]
+    expected = dense_attention_reference(q, k, v, pairs, bias=bias)
+    torch.testing.assert_close(dense_attention_sdpa(q, k, v, pairs, bias=bias), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.skipif(not CUDA, reason='needs a GPU and clipdense._ext built with CUDA')

@@ -3,12 +3,13 @@
 The kernels live in the extension ``clipdense._ext`` (``clipdense/ops/csrc``, built by
 ``setup.py``); see docs/ops.md.
 """
-from .dense_attention import dense_attention, select_dense_attention
+from .dense_attention import dense_attention, dense_attention_sdpa, select_dense_attention
 from .ext_loader import load_ext
 from .reference import dense_attention_reference, roi_align_reference
 from .roi_align import RoIAlign, roi_align
 
 __all__ = [
     'RoIAlign', 'roi_align', 'roi_align_reference', 'dense_attention', 'dense_attention_reference',
+    'dense_attention_sdpa',
     'select_dense_attention', 'load_ext'
 ]

@@ -10,6 +10,7 @@ bmm/softmax chain; the backward pass recomputes the PyTorch reference under auto
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd import Function
 
@@ -83,34 +84,48 @@ def dense_attention(q: Tensor,
     return _compiled_forward(q, k, v, pairs, scale, bias)
 
 
-def select_dense_attention(
-        device: Optional[Union[str, torch.device]] = None) -> Tuple[Callable, str]:
-    """Pick the dense-attention implementation once, when a model is built, and log it.
+def dense_attention_sdpa(q: Tensor, k: Tensor, v: Tensor, pairs: Union[str, Sequence[str]] = ('qq', 'kk'),
+                         scale: Optional[float] = None, bias: Optional[Tensor] = None) -> Tensor:
+    """The same sum with torch's fused ``scaled_dot_product_attention``, one call per pair.
 
-    Args:
-        device: where the model will run; when given, the compiled op is only chosen if the
-            built extension has kernels for that device (e.g. CUDA needs a CUDA build).
-
-    Returns:
-        ``(dense_attention, 'compiled')`` when ``clipdense._ext`` imports and provides the op,
-        else ``(dense_attention_reference, 'reference')``. Both take
-        ``(q, k, v, pairs, scale, bias)``.
+    Exact in the same sense as the reference: each pair is a standard attention ``softmax(a bᵀ s + bias) v``.
+    No N x N map per pair is kept alive between calls, and torch's CPU kernel is the fastest CPU path here.
     """
-    ext = load_ext()
-    if ext is None:
-        reason = f'clipdense._ext does not import ({ext_import_error()})'
-    elif not hasattr(ext, 'dense_attention_forward'):
-        reason = 'clipdense._ext has no dense_attention_forward; rebuild it'
-    elif device is not None and not ext_supports_device(device):
-        reason = f'clipdense._ext was built without kernels for {device}'
-    else:
-        reason = None
-    if reason is None:
+    pairs = parse_pairs(pairs)
+    scale, bias = check_attention_inputs(q, k, v, scale, bias)
+    operands = dict(q=q, k=k, v=v)
+    mask = bias.to(q.dtype) if bias is not None else None
+    out = None
+    for a, b in pairs:
+        term = F.scaled_dot_product_attention(operands[a], operands[b], v, attn_mask=mask, scale=scale)
+        out = term if out is None else out + term
+    return out
+
+
+def select_dense_attention(device: Union[str, torch.device] = 'cpu') -> Tuple[Callable, str]:
+    """Pick the dense-attention implementation for tensors on ``device`` and log the choice once.
+
+    * CUDA, with ``clipdense._ext`` built with CUDA kernels: the compiled streaming-softmax op
+      (``'compiled'``), which never materialises the N x N maps;
+    * otherwise: ``dense_attention_sdpa`` (``'sdpa'``). On the CPU it is faster than the compiled CPU
+      kernel at the shapes the methods use (``tools/analysis_tools/benchmark_ops.py``, docs/ops.md), so the
+      compiled CPU kernel is kept for parity tests and the benchmark, not chosen by models.
+
+    All take ``(q, k, v, pairs, scale, bias)``.
+    """
+    device = torch.device(device)
+    if device.type == 'cuda' and load_ext() is not None and ext_supports_device(device):
         implementation, name = dense_attention, 'compiled'
-        message = 'dense attention: using the compiled op from clipdense._ext'
+        message = 'dense attention on cuda: the compiled streaming op from clipdense._ext'
     else:
-        implementation, name = dense_attention_reference, 'reference'
-        message = f'dense attention: using the PyTorch reference because {reason}'
+        implementation, name = dense_attention_sdpa, 'sdpa'
+        if device.type == 'cuda':
+            reason = ('clipdense._ext does not import' if load_ext() is None else
+                      'clipdense._ext was built without CUDA kernels (rebuild with FORCE_CUDA=1)')
+            message = f'dense attention on cuda: torch scaled_dot_product_attention per pair, because {reason}'
+        else:
+            message = (f'dense attention on {device.type}: torch scaled_dot_product_attention per pair '
+                       '(faster than the compiled CPU kernel)')
     if message not in _logged_selections:
         _logged_selections.add(message)
         from mmengine.logging import print_log

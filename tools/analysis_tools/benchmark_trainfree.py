@@ -69,7 +69,8 @@ class ReferenceLoop:
         self.model = model
         block = model.encoder.last_block
         if block is not None:
-            block.dense_attention, block.attention_impl = dense_attention_reference, 'reference'
+            block.attention_by_device = {device.type: dense_attention_reference
+                                         for device in (torch.device('cpu'), torch.device('cuda'))}
         self.dead_compute = isinstance(block, ClearCLIPLastBlock)
 
     def window_cosine(self, window):

@@ -31,12 +31,18 @@ def project_qkv(block: nn.Module, y: torch.Tensor) -> Tuple[torch.Tensor, torch.
 
 
 class LastBlock(nn.Module):
-    """Common pieces of the variants: head split and the dense-attention function."""
+    """Common pieces of the variants: head split and the dense-attention function, chosen once per device
+    type (``clipdense.ops.select_dense_attention`` logs the choice)."""
 
     def __init__(self):
         super().__init__()
-        from clipdense.ops import select_dense_attention
-        self.dense_attention, self.attention_impl = select_dense_attention()
+        self.attention_by_device = {}
+
+    def dense_attention(self, q, k, v, pairs, scale, bias=None):
+        if q.device.type not in self.attention_by_device:
+            from clipdense.ops import select_dense_attention
+            self.attention_by_device[q.device.type] = select_dense_attention(q.device)[0]
+        return self.attention_by_device[q.device.type](q, k, v, pairs, scale=scale, bias=bias)
 
     @staticmethod
     def num_heads(block: nn.Module) -> int:

@@ -159,6 +159,9 @@ class TextClassifier:
 
     def __call__(self, vocabulary: VocabularySpec) -> ClassEmbeddings:
         vocabulary = Vocabulary.parse(vocabulary)
+        for name, classes in vocabulary.shared_names.items():
+            print_log(f'vocabulary: {name!r} names classes {classes}; where it wins, class {min(classes)} is '
+                      'chosen (as in the reference repositories)', logger='current', level=30)
         names = vocabulary.names
         key = self._cache_key(names)
         embeddings = self._memory.get(key)

@@ -18,15 +18,26 @@ class Vocabulary:
     def __post_init__(self):
         if not self.classes:
             raise ValueError('the vocabulary is empty: give at least one class name.')
-        seen = {}
+        display = {}
         for index, names in enumerate(self.classes):
             if not names or any(not name.strip() for name in names):
                 raise ValueError(f'class {index} of the vocabulary has an empty name: {list(names)!r}.')
+            first = names[0].strip()
+            if first in display:
+                raise ValueError(f'duplicate class name {first!r} (classes {display[first]} and {index}): '
+                                 'merge them into one class, with synonyms if needed.')
+            display[first] = index
+
+    @property
+    def shared_names(self) -> dict:
+        """Names listed under more than one class (e.g. SCLIP's COCO-Object has ``bed`` among the background
+        words and as a class): each occurrence is its own query, as in the references, so such classes tie
+        on that name and the lower class index wins."""
+        classes_of = {}
+        for index, names in enumerate(self.classes):
             for name in names:
-                if name in seen:
-                    raise ValueError(f'duplicate class name {name!r} (classes {seen[name]} and {index}); '
-                                     'each name may appear once. Merge them into one class as synonyms.')
-                seen[name] = index
+                classes_of.setdefault(name, []).append(index)
+        return {name: indices for name, indices in classes_of.items() if len(set(indices)) > 1}
 
     @property
     def names(self) -> List[str]:
@@ -75,7 +86,9 @@ class Vocabulary:
         if isinstance(spec, Vocabulary):
             return spec
         if isinstance(spec, str):
-            return cls.from_file(spec) if os.path.isfile(spec) else cls.from_string(spec)
+            if os.path.isfile(spec) or spec.endswith('.txt'):
+                return cls.from_file(spec)  # a missing .txt file is an error, not a one-class vocabulary
+            return cls.from_string(spec)
         if spec is None:
             raise ValueError('no vocabulary given: pass class names, a class-name file or a string.')
         return cls(tuple((item,) if isinstance(item, str) else tuple(item) for item in spec))
