@@ -2,7 +2,7 @@
 # the first run on a machine builds mmcv's ops, ~15 minutes, cached in ~/.cache/clipdense).
 PYTHON := .venv/bin/python
 DEMO_IMAGE ?= demo/demo.png
-DEMO_CONFIG ?= configs/sclip/sclip_embedded-tiny_synthetic.py
+DEMO_CONFIG ?= configs/sclip/sclip_clipdense-tiny_synthetic-world.py
 DEMO_VOCAB ?=
 DEMO_OUT ?= outputs/demo.png
 
