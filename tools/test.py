@@ -7,28 +7,19 @@ Training-free methods need no checkpoint. ``--cfg-options model.clip.pretrained=
 the CLIP weights of any config; ``model.vocabulary=...`` swaps the class names.
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from clipdense.engine import load_runner_config
+from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Evaluate a clipdense model')
-    parser.add_argument('config', help='config file')
+    add_runner_args(parser)
     parser.add_argument('checkpoint', nargs='?', help='trained weights (not needed by training-free methods)')
-    parser.add_argument('--work-dir', help='where logs and metrics go (default: work_dirs/<config name>)')
     parser.add_argument('--show-dir', help='write prediction overlays into this folder (under the work dir)')
     parser.add_argument('--out', help='also save the raw predictions (.pkl) to this file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. model.clip.pretrained=/path/ViT-B-16.pt')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(parser)
 
 
 def main():

@@ -5,28 +5,19 @@
     bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [args]
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from clipdense.engine import load_runner_config
+from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a clipdense model')
-    parser.add_argument('config', help='config file')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
+    add_runner_args(parser)
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from the given checkpoint, or from the latest one in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. model.clip.pretrained=/path/ViT-B-16.pt')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(parser)
 
 
 def main():

@@ -1,4 +1,5 @@
 from .checkpoint import allow_mmengine_checkpoints, load_local_checkpoint
-from .launch import init_cpu_process_group, load_runner_config
+from .launch import add_runner_args, init_cpu_process_group, load_runner_config, parse_runner_args
 
-__all__ = ['allow_mmengine_checkpoints', 'load_local_checkpoint', 'init_cpu_process_group', 'load_runner_config']
+__all__ = ['allow_mmengine_checkpoints', 'load_local_checkpoint', 'init_cpu_process_group', 'load_runner_config',
+           'add_runner_args', 'parse_runner_args']

@@ -1,14 +1,31 @@
 """What tools/train.py and tools/test.py share: the config, its overrides, the work dir and the launcher."""
+import argparse
 import os
 import os.path as osp
 from typing import Optional
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from clipdense.registry import register_all_modules
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments both tools take: the config, ``--work-dir``, ``--cfg-options`` and the launcher."""
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and outputs go (default: work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. model.clip.pretrained=/path/ViT-B-16.pt')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_runner_config(config: str, cfg_options: Optional[dict] = None, launcher: str = 'none',
