@@ -135,10 +135,17 @@ class TextClassifier:
         digest.update('\x00'.join(names).encode())
         return digest.hexdigest()
 
+    @property
+    def device(self) -> torch.device:
+        """Where the text tower is (segmentors move only the vision tower they hold)."""
+        owner = self.clip_model.text if hasattr(self.clip_model, 'text') else self.clip_model
+        embedding = getattr(owner, 'token_embedding', None)
+        return embedding.weight.device if embedding is not None else next(owner.parameters()).device
+
     @torch.no_grad()
     def encode_prompts(self, prompts: List[str]) -> torch.Tensor:
         """Unnormalised text embeddings of ``prompts``, ``batch_size`` at a time."""
-        device = next(self.clip_model.parameters()).device
+        device = self.device
         outputs = []
         for start in range(0, len(prompts), self.batch_size):
             tokens = self.tokenizer(prompts[start:start + self.batch_size]).to(device)
@@ -177,6 +184,4 @@ class TextClassifier:
                 torch.save(embeddings, tmp)
                 os.replace(tmp, path)
         self._memory[key] = embeddings
-        device = next(self.clip_model.parameters()).device
-        return ClassEmbeddings(embeddings.to(device), torch.tensor(vocabulary.name_to_class, device=device),
-                               vocabulary)
+        return ClassEmbeddings(embeddings, torch.tensor(vocabulary.name_to_class), vocabulary)

@@ -86,7 +86,6 @@ class TrainingFreeSegmentor(BaseSegmentor):
                                               cache_dir=text_cache_dir)
         self.mode = mode
         self.sliding_window = SlidingWindow(crop_size, stride, windows_per_batch) if mode == 'slide' else None
-        self.windows_per_batch = windows_per_batch
         self.window_padding = window_padding
         self.logit_scale = logit_scale
         self.prob_thd = prob_thd
@@ -100,8 +99,9 @@ class TrainingFreeSegmentor(BaseSegmentor):
     def set_vocabulary(self, vocabulary) -> None:
         """Segment with ``vocabulary`` from now on."""
         classes = self.text_classifier(Vocabulary.parse(vocabulary))
-        self.register_buffer('name_embeddings', classes.embeddings, persistent=False)
-        self.register_buffer('name_to_class', classes.name_to_class, persistent=False)
+        device = next(self.encoder.parameters()).device  # the text tower is not moved with the model
+        self.register_buffer('name_embeddings', classes.embeddings.to(device), persistent=False)
+        self.register_buffer('name_to_class', classes.name_to_class.to(device), persistent=False)
         self.vocabulary = classes.vocabulary
         self.dataset_meta = dict(classes=tuple(self.vocabulary.class_names))
 
