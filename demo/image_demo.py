@@ -23,7 +23,8 @@ def parse_args():
     parser.add_argument('config', help='config file of a segmentation method')
     parser.add_argument('--vocab', help='class names: "a,b;synonym,c" or a class-name file')
     parser.add_argument('--model', help='CLIP architecture (open_clip name), sets model.clip.name')
-    parser.add_argument('--pretrained', help='CLIP weights: open_clip tag or file, sets model.clip.pretrained')
+    parser.add_argument('--pretrained', help='CLIP weights: open_clip tag, file, or "none" for random weights; '
+                        'sets model.clip.pretrained')
     parser.add_argument('--checkpoint', help='trained weights of the method (not needed by training-free ones)')
     parser.add_argument('--out', default='outputs/demo.png', help='where to write the overlay')
     parser.add_argument('--opacity', type=float, default=0.5)
@@ -38,7 +39,7 @@ def main():
     if args.model:
         options['model.clip.name'] = None if args.model.lower() == 'none' else args.model
     if args.pretrained:
-        options['model.clip.pretrained'] = args.pretrained
+        options['model.clip.pretrained'] = None if args.pretrained.lower() == 'none' else args.pretrained
     if args.vocab:
         options['model.vocabulary'] = args.vocab
     model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=options)
