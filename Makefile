@@ -4,10 +4,9 @@ PYTHON := .venv/bin/python
 DEMO_IMAGE ?= demo/demo.png
 DEMO_CONFIG ?= configs/sclip/sclip_clipdense-tiny_synthetic-world.py
 DEMO_VOCAB ?=
-# The trained embedded CLIP (issue 4) is not in the repository yet: the demo runs the clipdense-tiny
-# architecture with random weights (logged as such), so it exercises the whole pipeline but its labels mean
-# nothing. Real weights: DEMO_CONFIG=configs/sclip/sclip_vit-b16_ade20k.py DEMO_WEIGHTS=/path/ViT-B-16.pt
-DEMO_WEIGHTS ?= none
+# The embedded clipdense-tiny CLIP (docs/embedded_clip.md): tiny and trained on synthetic scenes, so its
+# dense labels are weak. Real weights: DEMO_CONFIG=configs/sclip/sclip_vit-b16_ade20k.py DEMO_WEIGHTS=/path/ViT-B-16.pt
+DEMO_WEIGHTS ?= embedded
 DEMO_OUT ?= outputs/demo.png
 
 .PHONY: install demo test test-fast
