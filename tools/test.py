@@ -10,7 +10,7 @@ import argparse
 
 from mmengine.runner import Runner
 
-from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args
+from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args, release_process_group
 
 
 def parse_args():
@@ -34,7 +34,10 @@ def main():
     if args.out:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]
-    Runner.from_cfg(cfg).test()
+    try:
+        Runner.from_cfg(cfg).test()
+    finally:
+        release_process_group()
 
 
 if __name__ == '__main__':

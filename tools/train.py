@@ -8,7 +8,7 @@ import argparse
 
 from mmengine.runner import Runner
 
-from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args
+from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args, release_process_group
 
 
 def parse_args():
@@ -30,7 +30,10 @@ def main():
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    Runner.from_cfg(cfg).train()
+    try:
+        Runner.from_cfg(cfg).train()
+    finally:
+        release_process_group()
 
 
 if __name__ == '__main__':

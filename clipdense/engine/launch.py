@@ -61,3 +61,10 @@ def init_cpu_process_group(launcher: str) -> None:
         dist.init_process_group(backend='gloo')
         print_log(f'no GPU: process {dist.get_rank()} of {dist.get_world_size()} communicates over gloo',
                   logger='current')
+
+
+def release_process_group() -> None:
+    """Tear the process group down before the interpreter exits: a gloo group left to interpreter shutdown
+    can abort the process ("terminate called without an active exception")."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
