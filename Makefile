@@ -3,9 +3,10 @@
 PYTHON := .venv/bin/python
 DEMO_IMAGE ?= demo/demo.png
 DEMO_CONFIG ?= configs/sclip/sclip_clipdense-tiny_synthetic-world.py
-DEMO_VOCAB ?=
-# The embedded clipdense-tiny CLIP (docs/embedded_clip.md): tiny and trained on synthetic scenes, so its
-# dense labels are weak. Real weights: DEMO_CONFIG=configs/sclip/sclip_vit-b16_ade20k.py DEMO_WEIGHTS=/path/ViT-B-16.pt
+# The synthetic world's 64 classes and "background" (the embedded CLIP learnt that word too).
+DEMO_VOCAB ?= clipdense/assets/vocabularies/synthetic_world_with_background.txt
+# The embedded clipdense-tiny CLIP (docs/embedded_clip.md): tiny and trained on synthetic scenes only.
+# Real weights: DEMO_CONFIG=configs/sclip/sclip_vit-b16_ade20k.py DEMO_WEIGHTS=/path/ViT-B-16.pt DEMO_VOCAB=...
 DEMO_WEIGHTS ?= embedded
 DEMO_OUT ?= outputs/demo.png
 

@@ -1,9 +1,9 @@
 """The accuracy smoke test: training-free methods with the embedded clipdense-tiny CLIP on the synthetic world.
 
-Each method must beat the same pipeline on random CLIP weights by a wide margin, and replacing SCLIP's last
-block by CLIP's own (q·kᵀ attention, the "vanilla" model the methods fix) must cost accuracy. Thresholds are
-the measured values minus a margin; the 40 val scenes are a pure function of the seed and inference is
-deterministic, so the figures reproduce.
+Each method must land on its measured mIoU and far above the same pipeline on random CLIP weights, and replacing
+SCLIP's last block by CLIP's own (q·kᵀ attention, the "vanilla" model the methods fix) must cost accuracy. The
+40 val scenes are a pure function of the seed and inference is deterministic on the CPU, so the figures
+reproduce; the margins cover other BLAS builds. Later methods (trained ones) must beat these figures.
 """
 import os
 
@@ -16,11 +16,12 @@ from clipdense.models.clip.loading import EMBEDDED_WEIGHTS
 from clipdense.registry import register_all_modules
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# mIoU (%) measured on the 40 val scenes of seed 0 with the committed checkpoint (2026-11-23):
-# SCLIP 3.63, ClearCLIP 3.66, MaskCLIP 3.23, NACLIP 4.20; SCLIP with CLIP's own last block 3.21;
-# SCLIP on random clipdense-tiny weights 1.04.
-MEASURED = {'sclip': 3.63, 'clearclip': 3.66, 'maskclip': 3.23, 'naclip': 4.20}
-RANDOM_WEIGHTS = 1.04
+# mIoU (%) on the 40 val scenes of seed 0 (64 classes, background not scored) with the committed checkpoint,
+# measured 2026-11-23 with tools/test.py on each config (docs/embedded_clip.md).
+MEASURED = {'sclip': 12.10, 'clearclip': 11.65, 'maskclip': 10.93, 'naclip': 14.27}
+MEASURED_VANILLA = 10.68  # SCLIP with VanillaLastBlock
+MEASURED_RANDOM_WEIGHTS = 0.43  # SCLIP on random clipdense-tiny weights drawn after seed 0 (uniform random labels: 0.7)
+MARGIN = 0.5
 
 pytestmark = [
     pytest.mark.skipif(not EMBEDDED_WEIGHTS['clipdense-tiny'].is_file(),
@@ -29,35 +30,42 @@ pytestmark = [
 
 
 @pytest.fixture(scope='module')
-def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp('synthetic_world')
-    write_synthetic_world(str(root), num_train=0, num_val=40, seed=0)
-    return root
+def evaluate(tmp_path_factory):
+    """mIoU of a method's synthetic-world config with model overrides, each run once per session."""
+    world = tmp_path_factory.mktemp('synthetic_world')
+    write_synthetic_world(str(world), num_train=0, num_val=40, seed=0)
+    results = {}
+
+    def run(method, **model_overrides):
+        key = (method, repr(sorted(model_overrides.items())))
+        if key not in results:
+            register_all_modules()
+            cfg = Config.fromfile(os.path.join(ROOT, f'configs/{method}/{method}_clipdense-tiny_synthetic-world.py'))
+            cfg.model.update(model_overrides)
+            cfg.test_dataloader.dataset.data_root = str(world)
+            cfg.test_dataloader.num_workers = 0
+            cfg.test_dataloader.persistent_workers = False
+            cfg.work_dir = str(tmp_path_factory.mktemp(method))
+            cfg.default_hooks.logger.interval = 1000
+            cfg.randomness = dict(seed=0)  # random weights are drawn after the seed
+            results[key] = float(Runner.from_cfg(cfg).test()['mIoU'])
+        return results[key]
+
+    return run
 
 
-def evaluate(method, world, work_dir, **model_overrides):
-    register_all_modules()
-    cfg = Config.fromfile(os.path.join(ROOT, f'configs/{method}/{method}_clipdense-tiny_synthetic-world.py'))
-    cfg.model.update(model_overrides)
-    cfg.test_dataloader.dataset.data_root = str(world)
-    cfg.test_dataloader.num_workers = 0
-    cfg.test_dataloader.persistent_workers = False
-    cfg.work_dir = str(work_dir)
-    cfg.default_hooks.logger.interval = 1000
-    return float(Runner.from_cfg(cfg).test()['mIoU'])
+@pytest.mark.parametrize('method', ['sclip', 'clearclip', 'maskclip', pytest.param('naclip', marks=pytest.mark.slow)])
+def test_method_reproduces_its_measured_miou(method, evaluate):
+    miou = evaluate(method)
+    assert miou == pytest.approx(MEASURED[method], abs=MARGIN), f'{method}: mIoU {miou:.2f}'
+    assert miou > 5 * MEASURED_RANDOM_WEIGHTS, f'{method}: mIoU {miou:.2f} is not far above random weights'
 
 
-@pytest.mark.parametrize('method', ['sclip', 'clearclip', 'maskclip',
-                                    pytest.param('naclip', marks=pytest.mark.slow)])
-def test_method_is_far_above_random_weights(method, world, tmp_path):
-    miou = evaluate(method, world, tmp_path)
-    assert miou > 2.5 * RANDOM_WEIGHTS, f'{method}: mIoU {miou:.2f} (measured {MEASURED[method]})'
-    assert miou == pytest.approx(MEASURED[method], abs=0.3)
-
-
-def test_vanilla_last_block_and_random_weights_drop_accuracy(world, tmp_path):
-    sclip = evaluate('sclip', world, tmp_path / 'sclip')
-    vanilla = evaluate('sclip', world, tmp_path / 'vanilla', last_block=dict(type='VanillaLastBlock'))
-    random = evaluate('sclip', world, tmp_path / 'random', clip=dict(name='clipdense-tiny', pretrained=None))
-    assert sclip - vanilla > 0.25, (sclip, vanilla)  # measured 3.63 vs 3.21
-    assert sclip - random > 2.0, (sclip, random)  # measured 3.63 vs 1.04
+def test_vanilla_last_block_and_random_weights_drop_accuracy(evaluate):
+    sclip = evaluate('sclip')
+    vanilla = evaluate('sclip', last_block=dict(type='VanillaLastBlock'))
+    random = evaluate('sclip', clip=dict(name='clipdense-tiny', pretrained=None))
+    assert vanilla == pytest.approx(MEASURED_VANILLA, abs=MARGIN)
+    assert random == pytest.approx(MEASURED_RANDOM_WEIGHTS, abs=MARGIN)
+    assert sclip - vanilla > (MEASURED['sclip'] - MEASURED_VANILLA) / 2, (sclip, vanilla)
+    assert sclip > 5 * random, (sclip, random)

@@ -42,6 +42,7 @@ def test_vocabulary_and_unseen_split():
         assert sum(c.startswith(colour + ' ') for c in UNSEEN_CLASSES) == 2
     assert _read_lines(osp.join(VOCABULARY_DIR, 'synthetic_world.txt')) == list(CLASSES)
     assert _read_lines(osp.join(VOCABULARY_DIR, 'synthetic_world_unseen.txt')) == list(UNSEEN_CLASSES)
+    assert _read_lines(osp.join(VOCABULARY_DIR, 'synthetic_world_with_background.txt')) == ['background', *CLASSES]
 
 
 def test_scenes_are_a_pure_function_of_seed_split_index():
