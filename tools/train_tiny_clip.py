@@ -13,8 +13,7 @@ Some object crops are captioned with their shape only ("a photo of a triangle.")
 only ("a photo of a red shape."): colour separates most of a batch by itself, and those captions
 make shape a training signal of its own. A caption counts as a positive of every image in the
 batch it is true of (the InfoNCE targets spread evenly over them), since with 48 classes a batch
-holds many duplicates.
-The patch embedding starts from whitened PCA filters of training patches.
+holds many duplicates. The patch embedding starts from whitened PCA filters of training patches.
 
 A patch-level term makes the patch tokens speak the text space, which a large CLIP learns from
 its data but a model this small does not in minutes: every patch mostly covered by one object is
@@ -30,8 +29,8 @@ training size (positional embedding resized bicubically, as dense inference does
 methods' protocols use windows of 1-3x the training size.
 
 At the end the script prints zero-shot accuracy on object crops of the validation scenes (seen and
-unseen classes, 64-way), a dense check (mIoU of the vanilla, MaskCLIP and value-path read-outs of
-the last block's patch tokens on validation scenes), and writes ``model.state_dict()`` in fp16,
+unseen classes, 64-way), a dense check (mIoU of the patch tokens read out by each of the package's
+last blocks, vanilla included, on validation scenes), and writes ``model.state_dict()`` in fp16,
 loadable with ``open_clip.create_model('clipdense-tiny', pretrained=<file>)``.
 
 Example::
@@ -51,9 +50,9 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
-from torch import nn
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+from torch import nn
 
 from clipdense.datasets.synthetic import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, SyntheticWorld
 from clipdense.datasets.synthetic.crops import (crop_resized, object_crops, object_window,
@@ -309,11 +308,12 @@ def readout_patches(visual, tokens: torch.Tensor, readout: nn.Module) -> torch.T
 
 def patch_targets(labels: torch.Tensor, patch: int, class_to_target: torch.Tensor,
                   min_fraction: float) -> torch.Tensor:
-    """Per patch (N x hw): the target index of the object covering at least ``min_fraction`` of
-    it, -1 where none does (background, or a patch split between objects).
+    """Per patch (N x hw): the target of the label (object or background) covering at least
+    ``min_fraction`` of it, -1 where none does (a patch split between labels).
 
     ``labels`` are N x S x S label maps (0 background, c + 1 class c); ``class_to_target`` maps
-    a label to its text target (-1 for background).
+    a label to its text target (-1 for a label not trained, e.g. the background when its prompt
+    is not used).
     """
     n, size, _ = labels.shape
     grid = size // patch
