@@ -56,7 +56,7 @@ MODELS = _child('MODELS', ['clipdense.models'])
 MODEL_WRAPPERS = _child('MODEL_WRAPPERS')
 WEIGHT_INITIALIZERS = _child('WEIGHT_INITIALIZERS')
 TASK_UTILS = _child('TASK_UTILS', ['clipdense.models'])
-METRICS = _child('METRICS')
+METRICS = _child('METRICS', ['clipdense.evaluation'])
 EVALUATOR = _child('EVALUATOR')
 VISUALIZERS = _child('VISUALIZERS')
 VISBACKENDS = _child('VISBACKENDS')
@@ -81,6 +81,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     mmdet.utils.register_all_modules(init_default_scope=False)
     import clipdense.datasets  # noqa: F401
     import clipdense.engine  # noqa: F401
+    import clipdense.evaluation  # noqa: F401
     import clipdense.models  # noqa: F401
     from clipdense.engine import allow_mmengine_checkpoints
 

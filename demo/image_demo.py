@@ -7,13 +7,21 @@
 class-name file (one class per line, synonyms separated by ", ") works too. Without ``--vocab`` the config's
 vocabulary is used. ``--model``/``--pretrained`` replace the config's CLIP (``model.clip.name`` /
 ``model.clip.pretrained``): an open_clip name and tag, or a local weights file such as OpenAI's ViT-B-16.pt.
+``--cfg-options`` overrides other config entries, as in tools/test.py.
+
+A mistake in the arguments (a missing file, an unknown name, an output that cannot be written) ends the demo
+with one line on stderr and exit status 2, before the model runs where it can be checked beforehand.
 """
 import argparse
 import os
 
 import cv2
+from mmengine.config import DictAction
 
 from clipdense.apis import inference_model, init_model, read_image
+from clipdense.engine import OutputPathError, check_writable_folder
+from clipdense.models.clip.vocabulary import Vocabulary, VocabularyError
+from clipdense.utils import run_cli
 from clipdense.visualization import draw_overlay
 
 
@@ -29,30 +37,45 @@ def parse_args():
     parser.add_argument('--out', default='outputs/demo.png', help='where to write the overlay')
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. model.templates=photo')
     return parser.parse_args()
+
+
+def check_output_image(path: str) -> None:
+    """The overlay can be written to ``path``: checked before the model runs, so a mistake loses nothing."""
+    if not cv2.haveImageWriter(path):
+        raise OutputPathError(f'cannot write the overlay to {path} (--out): OpenCV has no writer for this file '
+                              'name; use a .png or .jpg file name.')
+    check_writable_folder(os.path.dirname(os.path.abspath(path)), '--out')
 
 
 def main():
     args = parse_args()
-    image = read_image(args.image)  # fails early, with the path, on a missing or unreadable image
-    options = {}
+    image = read_image(args.image)
+    check_output_image(args.out)
+    options = dict(args.cfg_options or {})
     if args.model:
         options['model.clip.name'] = None if args.model.lower() == 'none' else args.model
     if args.pretrained:
         options['model.clip.pretrained'] = None if args.pretrained.lower() == 'none' else args.pretrained
-    if args.vocab:
+    if args.vocab is not None:  # an empty --vocab is a mistake, not a request for the config's vocabulary
+        try:
+            Vocabulary.parse(args.vocab)  # checked now rather than after the CLIP has loaded
+        except VocabularyError as error:
+            raise type(error)(f'--vocab {args.vocab!r}: {error}') from error
         options['model.vocabulary'] = args.vocab
     model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=options)
     result = inference_model(model, image)
     labels = result.pred_sem_seg.data[0].cpu().numpy()
     overlay = draw_overlay(image, labels, model.dataset_meta['classes'], opacity=args.opacity)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if not cv2.imwrite(args.out, overlay):
-        raise OSError(f'could not write {args.out}: use a .png or .jpg file name in a writable folder')
+        raise OutputPathError(f'could not write the overlay to {args.out} (--out): check the free space and the '
+                              'permissions of its folder.')
     present = sorted({model.dataset_meta['classes'][i] for i in set(labels.flatten().tolist())})
     print(f'classes found: {", ".join(present)}')
     print(f'overlay written to {args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

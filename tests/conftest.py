@@ -1,5 +1,6 @@
 """Shared fixtures: tiny CLIP models (open_clip configs and OpenAI-format state dicts) and isolation of the
 caches, so no test downloads anything or touches the user's cache."""
+import datetime
 import json
 import os
 
@@ -11,6 +12,7 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'passive')
 import open_clip  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from mmengine import DefaultScope  # noqa: E402
 
 TINY_VIT = dict(embed_dim=32, quick_gelu=True,
                 vision_cfg=dict(image_size=32, layers=2, width=64, patch_size=8, head_width=32),
@@ -33,6 +35,14 @@ def tiny_clip_configs(tmp_path_factory):
         (folder / f'{name}.json').write_text(json.dumps(config))
     open_clip.add_model_config(folder)
     return folder
+
+
+@pytest.fixture
+def clipdense_scope():
+    """Build in clipdense's scope, as configs do with default_scope='clipdense' (a fresh, current instance)."""
+    name = f'test-{datetime.datetime.now().strftime("%H%M%S%f")}'
+    DefaultScope.get_instance(name, scope_name='clipdense')
+    yield
 
 
 @pytest.fixture(autouse=True)

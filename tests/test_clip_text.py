@@ -72,7 +72,7 @@ def test_vocabulary_forms(tmp_path):
 
 
 @pytest.mark.parametrize('spec,message', [
-    ('', 'empty name'), ([], 'vocabulary is empty'), ('cat,dog,cat', "duplicate class name 'cat'"),
+    ('', 'vocabulary is empty'), ([], 'vocabulary is empty'), ('cat,dog,cat', "duplicate class name 'cat'"),
     (['cat', ['cat', 'kitty']], "duplicate class name 'cat'"), ('cat,,dog', 'empty name'), (None, 'no vocabulary'),
 ])
 def test_bad_vocabularies(spec, message):

@@ -1,5 +1,4 @@
 """The dataset converters on tiny inputs in the raw release formats."""
-import datetime
 import importlib.util
 import json
 import os.path as osp
@@ -7,7 +6,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from mmengine import DefaultScope
 from PIL import Image
 
 import clipdense.datasets  # noqa: F401  (registers the datasets and transforms)
@@ -27,11 +25,7 @@ def load_converter(name):
     return module
 
 
-@pytest.fixture(autouse=True)
-def clipdense_scope():
-    name = f'test-converters-{datetime.datetime.now().strftime("%H%M%S%f")}'
-    DefaultScope.get_instance(name, scope_name='clipdense')
-    yield
+pytestmark = pytest.mark.usefixtures('clipdense_scope')
 
 
 def read(path):

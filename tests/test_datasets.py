@@ -4,13 +4,11 @@ Each copy is written by ``clipdense.datasets.writers`` and loaded through the re
 pipeline (LoadImageFromFile, LoadAnnotations or Load16BitAnnotations, PackSegInputs); the
 packed ground truth must be the written labels under the dataset's label convention.
 """
-import datetime
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
-from mmengine import DefaultScope
 from PIL import Image
 
 import clipdense.datasets  # noqa: F401  (registers the datasets and transforms)
@@ -25,12 +23,7 @@ IGNORE = 255
 IGNORE_16BIT = 65535
 
 
-@pytest.fixture(autouse=True)
-def clipdense_scope():
-    """Build pipelines in clipdense's scope, as configs do with default_scope='clipdense'."""
-    name = f'test-datasets-{datetime.datetime.now().strftime("%H%M%S%f")}'
-    DefaultScope.get_instance(name, scope_name='clipdense')
-    yield
+pytestmark = pytest.mark.usefixtures('clipdense_scope')
 
 
 def random_image(rng):

@@ -1,5 +1,4 @@
 """Fused dense attention of clipdense._ext against the bmm/softmax reference."""
-import importlib
 import math
 
 import pytest
@@ -8,8 +7,6 @@ import torch
 from clipdense.ops import (dense_attention, dense_attention_reference, dense_attention_sdpa, load_ext,
                            select_dense_attention)
 
-# The submodule, not the function of the same name that clipdense.ops exports.
-dense_attention_module = importlib.import_module('clipdense.ops.dense_attention')
 needs_ext = pytest.mark.skipif(
     load_ext() is None,
     reason='clipdense._ext is not built: run `python setup.py build_ext --inplace`')
@@ -156,31 +153,35 @@ def test_cpu_rejects_half():
         dense_attention(q, k, v)
 
 
-@pytest.fixture
-def captured_logs(monkeypatch):
-    messages = []
-    monkeypatch.setattr(
-        'mmengine.logging.print_log',
-        lambda message, logger=None, level=None: messages.append(message))
-    monkeypatch.setattr(dense_attention_module, '_logged_selections', set())
-    return messages
-
-
-def test_select_uses_sdpa_on_the_cpu_and_logs_once(captured_logs):
-    assert select_dense_attention('cpu') == (dense_attention_sdpa, 'sdpa')
-    assert select_dense_attention('cpu') == (dense_attention_sdpa, 'sdpa')
-    assert len(captured_logs) == 1 and 'on cpu: torch scaled_dot_product_attention' in captured_logs[0]
+def test_select_uses_sdpa_on_the_cpu():
+    choice = select_dense_attention('cpu')
+    assert (choice.function, choice.name) == (dense_attention_sdpa, 'sdpa')
+    assert 'on cpu: torch scaled_dot_product_attention' in choice.reason
 
 
 @pytest.mark.skipif(CUDA, reason='the extension has CUDA kernels and a GPU is present')
-def test_select_for_cuda_without_cuda_kernels(captured_logs):
-    assert select_dense_attention('cuda') == (dense_attention_sdpa, 'sdpa')
-    assert 'because clipdense._ext' in captured_logs[0]
+def test_select_for_cuda_without_cuda_kernels():
+    choice = select_dense_attention('cuda')
+    assert (choice.function, choice.name) == (dense_attention_sdpa, 'sdpa')
+    assert 'because clipdense._ext' in choice.reason
 
 
 @pytest.mark.skipif(not CUDA, reason='needs a GPU and clipdense._ext built with CUDA')
-def test_select_uses_the_compiled_op_on_cuda(captured_logs):
-    assert select_dense_attention('cuda') == (dense_attention, 'compiled')
+def test_select_uses_the_compiled_op_on_cuda():
+    choice = select_dense_attention('cuda')
+    assert (choice.function, choice.name) == (dense_attention, 'compiled')
+
+
+def test_last_blocks_log_the_choice_once(monkeypatch):
+    from clipdense.models.clip import LastBlock, SCLIPLastBlock
+    messages = []
+    monkeypatch.setattr('clipdense.models.clip.last_blocks.print_log',
+                        lambda message, logger=None, level=None: messages.append(message))
+    monkeypatch.setattr(LastBlock, '_logged_choices', set())
+    q = torch.randn(1, 2, 5, 4)
+    for _ in range(2):
+        SCLIPLastBlock().dense_attention(q, q, q, ('qq',), scale=0.5)
+    assert len(messages) == 1 and 'on cpu: torch scaled_dot_product_attention' in messages[0]
 
 
 @pytest.mark.parametrize('method', list(PAIR_SETS))

@@ -22,6 +22,7 @@ MEASURED = {'sclip': 12.10, 'clearclip': 11.65, 'maskclip': 10.93, 'naclip': 14.
 MEASURED_VANILLA = 10.68  # SCLIP with VanillaLastBlock
 MEASURED_RANDOM_WEIGHTS = 0.43  # SCLIP on random clipdense-tiny weights drawn after seed 0 (uniform random labels: 0.7)
 MARGIN = 0.5
+RANDOM_MARGIN = 0.1  # random weights give a near-constant labelling: its mIoU moves far less than a method's
 
 pytestmark = [
     pytest.mark.skipif(not EMBEDDED_WEIGHTS['clipdense-tiny'].is_file(),
@@ -66,6 +67,6 @@ def test_vanilla_last_block_and_random_weights_drop_accuracy(evaluate):
     vanilla = evaluate('sclip', last_block=dict(type='VanillaLastBlock'))
     random = evaluate('sclip', clip=dict(name='clipdense-tiny', pretrained=None))
     assert vanilla == pytest.approx(MEASURED_VANILLA, abs=MARGIN)
-    assert random == pytest.approx(MEASURED_RANDOM_WEIGHTS, abs=MARGIN)
+    assert random == pytest.approx(MEASURED_RANDOM_WEIGHTS, abs=RANDOM_MARGIN)
     assert sclip - vanilla > (MEASURED['sclip'] - MEASURED_VANILLA) / 2, (sclip, vanilla)
     assert sclip > 5 * random, (sclip, random)

@@ -4,7 +4,6 @@ import json
 import os.path as osp
 import runpy
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -42,6 +41,7 @@ def test_vocabulary_and_unseen_split():
         assert sum(c.startswith(colour + ' ') for c in UNSEEN_CLASSES) == 2
     assert _read_lines(osp.join(VOCABULARY_DIR, 'synthetic_world.txt')) == list(CLASSES)
     assert _read_lines(osp.join(VOCABULARY_DIR, 'synthetic_world_unseen.txt')) == list(UNSEEN_CLASSES)
+    assert _read_lines(osp.join(VOCABULARY_DIR, 'synthetic_world_seen.txt')) == list(SEEN_CLASSES)
     assert _read_lines(osp.join(VOCABULARY_DIR, 'synthetic_world_with_background.txt')) == ['background', *CLASSES]
 
 
@@ -104,14 +104,6 @@ def test_captions():
     assert caption.startswith('a photo of a ')
     for obj in scene.objects:
         assert obj.caption == f'a {obj.colour} {obj.shape}' and obj.caption in caption
-
-
-def test_generation_is_fast_enough_for_tests():
-    start = time.perf_counter()
-    scenes = list(SyntheticWorld(seed=1).scenes('val', 50))
-    elapsed = time.perf_counter() - start
-    assert len(scenes) == 50
-    assert elapsed < 3.0, f'50 val scenes took {elapsed:.2f}s (measured 0.3s on 2 shared cores)'
 
 
 def test_rle_round_trip_keeps_holes():

@@ -95,6 +95,9 @@ def test_train_resume_test(tiny_experiment):
     assert (work_dir / 'iter_4.pth').is_file()
     resumed = load_local_checkpoint(str(work_dir / 'iter_4.pth'))
     assert resumed['meta']['iter'] == 4
+    # The text tower the head was trained against is recorded (TextTowerHook).
+    assert resumed['meta']['text_tower']['clip_name'] is None  # the config reads the architecture off the file
+    assert len(resumed['meta']['text_tower']['fingerprint']) == 40
 
     output = run([sys.executable, 'tools/test.py', str(config), str(work_dir / 'iter_4.pth'),
                   '--work-dir', str(folder / 'test')], ROOT)

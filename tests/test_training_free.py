@@ -146,6 +146,36 @@ def test_vocabulary_can_change_at_run_time():
     assert result.seg_logits.data.shape[0] == 2
 
 
+@pytest.mark.parametrize('direction', ['horizontal', 'vertical'])
+def test_flipped_inputs_are_flipped_back(direction):
+    """A flipped input with mmseg's flip meta gives the flipped-back prediction of that input (PAMR's guide is
+    flipped back too)."""
+    model = segmentor(refinement=dict(type='PAMR', steps=2, dilations=(1, 2)))
+    flipped = torch.randn(1, 3, 40, 56)
+    meta = dict(img_shape=(40, 56), ori_shape=(40, 56))
+    plain = model.predict(flipped, [SegDataSample(metainfo=meta)])[0]
+    unflipped = model.predict(flipped, [SegDataSample(metainfo=dict(meta, flip=True, flip_direction=direction))])[0]
+    dim = 2 if direction == 'horizontal' else 1
+    assert torch.equal(unflipped.pred_sem_seg.data, plain.pred_sem_seg.data.flip(dims=(dim,)))
+    assert torch.allclose(unflipped.seg_logits.data, plain.seg_logits.data.flip(dims=(dim,)), atol=1e-6)
+
+
+def test_flip_test_time_augmentation_runs_through_mmseg():
+    """mmseg's SegTTAModel merges the original and the flipped image (the mean of softmax(seg_logits), its rule for
+    any segmentor; seg_logits are probabilities here, so agreeing views keep their label)."""
+    from mmseg.models import SegTTAModel
+    model = segmentor(data_preprocessor=dict(type='SegDataPreProcessor'))
+    image = torch.randn(3, 40, 56)
+    views = [SegDataSample(metainfo=dict(img_shape=(40, 56), ori_shape=(40, 56), img_path=None, flip=flip,
+                                         flip_direction='horizontal')) for flip in (False, True)]
+    merged = SegTTAModel(module=model).test_step(dict(inputs=[[image], [image.flip(-1)]],
+                                                      data_samples=[[views[0]], [views[1]]]))[0]
+    plain = model.predict(image[None])[0].seg_logits.data
+    mirrored = model.predict(image.flip(-1)[None])[0].seg_logits.data.flip(-1)
+    expected = (plain.softmax(dim=0) + mirrored.softmax(dim=0)).argmax(dim=0, keepdim=True)
+    assert torch.equal(merged.pred_sem_seg.data, expected)
+
+
 def test_image_smaller_than_a_patch():
     model = segmentor(mode='whole')
     with pytest.raises(ValueError, match='smaller than the CLIP patch'):

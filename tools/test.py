@@ -7,10 +7,14 @@ Training-free methods need no checkpoint. ``--cfg-options model.clip.pretrained=
 the CLIP weights of any config; ``model.vocabulary=...`` swaps the class names.
 """
 import argparse
+import os.path as osp
 
 from mmengine.runner import Runner
 
-from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args, release_process_group
+from clipdense.engine import (OutputPathError, add_runner_args, check_dataset_paths, check_writable_folder,
+                              dataloaders_in_use, load_runner_config, parse_runner_args, release_process_group,
+                              require_checkpoint_file)
+from clipdense.utils import run_cli
 
 
 def parse_args():
@@ -22,23 +26,34 @@ def parse_args():
     return parse_runner_args(parser)
 
 
+def check_predictions_file(path: str) -> None:
+    """``--out`` can be written by mmengine's DumpResults: checked before the evaluation, not after it."""
+    if not path.endswith(('.pkl', '.pickle')):
+        raise OutputPathError(f'--out {path}: the predictions are saved as a pickle; use a .pkl file name.')
+    check_writable_folder(osp.dirname(osp.abspath(path)), '--out')
+
+
 def main():
     args = parse_args()
-    cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    cfg.load_from = args.checkpoint
-    if args.show_dir:
-        visualization = cfg.default_hooks.visualization
-        visualization.draw = True
-        visualization.interval = 1
-        cfg.visualizer.save_dir = args.show_dir
+    require_checkpoint_file(args.checkpoint, 'CHECKPOINT')
     if args.out:
-        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
-        cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]
+        check_predictions_file(args.out)
+    cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     try:
+        cfg.load_from = args.checkpoint
+        check_dataset_paths(cfg, dataloaders_in_use(cfg, 'test'))
+        if args.show_dir:
+            visualization = cfg.default_hooks.visualization
+            visualization.draw = True
+            visualization.interval = 1
+            cfg.visualizer.save_dir = args.show_dir
+        if args.out:
+            evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+            cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]
         Runner.from_cfg(cfg).test()
     finally:
         release_process_group()
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -8,7 +8,9 @@ import argparse
 
 from mmengine.runner import Runner
 
-from clipdense.engine import add_runner_args, load_runner_config, parse_runner_args, release_process_group
+from clipdense.engine import (add_runner_args, check_dataset_paths, dataloaders_in_use, load_runner_config,
+                              parse_runner_args, release_process_group, require_checkpoint_file)
+from clipdense.utils import run_cli
 
 
 def parse_args():
@@ -23,18 +25,20 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume:
-        cfg.resume, cfg.load_from = True, args.resume
     try:
+        if args.amp:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if args.resume == 'auto':
+            cfg.resume, cfg.load_from = True, None
+        elif args.resume:
+            cfg.resume, cfg.load_from = True, args.resume
+        require_checkpoint_file(cfg.load_from, '--resume' if args.resume else 'load_from')
+        check_dataset_paths(cfg, dataloaders_in_use(cfg, 'train'))
         Runner.from_cfg(cfg).train()
     finally:
         release_process_group()
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

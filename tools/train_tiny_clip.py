@@ -50,6 +50,7 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
+from mmseg.models.data_preprocessor import SegDataPreProcessor
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from torch import nn
@@ -58,8 +59,10 @@ from clipdense.datasets.synthetic import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, 
 from clipdense.datasets.synthetic.crops import (crop_resized, object_crops, object_window,
                                                 objects_inside)
 from clipdense.datasets.synthetic.generator import Scene
-from clipdense.models.clip import (ClearCLIPLastBlock, DenseCLIPVision, MaskCLIPLastBlock,
-                                   NACLIPLastBlock, SCLIPLastBlock, VanillaLastBlock)
+from clipdense.models.clip import (IMAGENET_80, ClearCLIPLastBlock, DenseCLIPVision,
+                                   MaskCLIPLastBlock, NACLIPLastBlock, SCLIPLastBlock, StagedViT,
+                                   TextClassifier, VanillaLastBlock)
+from clipdense.models.utils import SlidingWindow, resize_logits
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'clipdense', 'assets', 'clip_configs')
@@ -229,12 +232,14 @@ def caption_matches(objects: Sequence[tuple], described: Sequence[tuple]) -> tor
     return matches
 
 
+# CLIP's normalisation, applied by the data preprocessor the configs use (RGB input on the 0-255 scale).
+PREPROCESSOR = SegDataPreProcessor(mean=[255 * m for m in OPENAI_DATASET_MEAN],
+                                   std=[255 * s for s in OPENAI_DATASET_STD])
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 N x S x S x 3 RGB -> CLIP-normalised float N x 3 x S x S."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-    mean = torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return PREPROCESSOR(dict(inputs=list(torch.from_numpy(images).permute(0, 3, 1, 2))))['inputs']
 
 
 # ----------------------------------------------------------------------------------------------
@@ -277,19 +282,19 @@ def init_patch_embedding_pca(visual, images: torch.Tensor, eps: float = 1e-2) ->
 
 
 def tokens_before_last_block(visual, x: torch.Tensor) -> torch.Tensor:
-    """The ViT's tokens (N x (1 + hw) x C) entering its last residual block, built as dense
-    inference builds them (:class:`~clipdense.models.clip.DenseCLIPVision`: inputs above the
-    training size get the positional embedding resized bicubically)."""
-    x, _ = DenseCLIPVision(visual, pos_interpolation='exact').vit_tokens(x)
-    for block in visual.transformer.resblocks[:-1]:
-        x = block(x)
-    return x
+    """The ViT's tokens (N x (1 + hw) x C) entering its last residual block, built by the staged
+    tower as dense inference builds them (inputs above the training size get the positional
+    embedding resized bicubically)."""
+    tower = StagedViT(visual, pos_interpolation='exact')
+    tokens, _ = tower.embed(x)
+    return tower.run_blocks(tokens, 0, tower.num_blocks - 1)[0]
 
 
 def image_features(visual, tokens: torch.Tensor) -> torch.Tensor:
     """CLIP's image embedding from the tokens entering the last block (``encode_image``)."""
-    x = visual.transformer.resblocks[-1](tokens)
-    return visual.ln_post(x[:, 0]) @ visual.proj
+    tower = StagedViT(visual)
+    x, _ = tower.run_blocks(tokens, tower.num_blocks - 1)
+    return tower.project(x[:, 0])
 
 
 # The last block read out as the methods read it: the package's own blocks, so the script trains
@@ -301,9 +306,9 @@ READOUTS = {'vanilla': VanillaLastBlock, 'maskclip': MaskCLIPLastBlock, 'sclip':
 def readout_patches(visual, tokens: torch.Tensor, readout: nn.Module) -> torch.Tensor:
     """Patch features (N x hw x D, not normalised) of the last block computed by ``readout``
     (a :class:`~clipdense.models.clip.LastBlock`)."""
+    tower = StagedViT(visual)
     side = math.isqrt(tokens.shape[1] - 1)
-    x = readout(visual.transformer.resblocks[-1], tokens, (side, side))
-    return visual.ln_post(x[:, 1:]) @ visual.proj
+    return tower.project(readout(tower.blocks[-1], tokens, (side, side))[:, 1:])
 
 
 def patch_targets(labels: torch.Tensor, patch: int, class_to_target: torch.Tensor,
@@ -367,14 +372,10 @@ def lr_at(step: int, total: int, warmup: int, base_lr: float) -> float:
 # evaluation
 
 
-@torch.no_grad()
-def class_text_features(model, tokenizer, names: Sequence[str], templates) -> torch.Tensor:
-    """Per class: each prompt L2-normalised, averaged, renormalised (CLIP's prompt ensemble)."""
-    features = []
-    for name in names:
-        emb = model.encode_text(tokenizer([t(name) for t in templates]), normalize=True)
-        features.append(F.normalize(emb.mean(dim=0), dim=-1))
-    return torch.stack(features)
+def class_text_features(model, tokenizer, names: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+    """Per class: each prompt L2-normalised, averaged, renormalised (CLIP's prompt ensemble), by the
+    package's text classifier."""
+    return TextClassifier(model, templates, tokenizer=tokenizer, cache_dir=None).encode_names(list(names))
 
 
 @torch.no_grad()
@@ -394,39 +395,26 @@ def zero_shot_accuracy(model, text: torch.Tensor, crops: np.ndarray, labels: np.
         num_seen=int((~is_unseen).sum()), num_unseen=int(is_unseen.sum()))
 
 
-def dense_tokens(model, x: torch.Tensor, readout: nn.Module) -> torch.Tensor:
-    """Normalised patch features (N x h x w x D) of the last block read out by ``readout``."""
-    n, _, height, width = x.shape
-    patch = model.visual.patch_size[0]
-    features = readout_patches(model.visual, tokens_before_last_block(model.visual, x), readout)
-    return F.normalize(features, dim=-1).view(n, height // patch, width // patch, -1)
-
-
 @torch.no_grad()
 def dense_miou(model, text: torch.Tensor, scenes: List[Scene], size: int, readout: nn.Module):
     """mIoU over the 64 classes (background pixels ignored) of sliding-window dense prediction:
-    windows of the model's input size, stride half of it, cosine logits averaged where windows
-    overlap and upsampled bilinearly. Returns (mIoU seen, mIoU unseen)."""
+    windows of the model's input size, stride half of it, cosine logits upsampled bilinearly and
+    averaged where windows overlap (the package's dense read-out and sliding window). Returns
+    (mIoU seen, mIoU unseen)."""
     num_classes = len(CLASSES)
     intersection = np.zeros(num_classes)
     union = np.zeros(num_classes)
-    stride = size // 2
+    encoder = DenseCLIPVision(model.visual, last_block=readout, pos_interpolation='exact')
+    sliding_window = SlidingWindow(size, size // 2)
+
+    def window_logits(windows: torch.Tensor) -> torch.Tensor:
+        features = F.normalize(encoder(windows).dense, dim=1)
+        return resize_logits(torch.einsum('ndhw,cd->nchw', features, text), windows.shape[-2:])
+
     for scene in scenes:
-        height, width = scene.labels.shape
-        ys = sorted({*range(0, height - size + 1, stride), height - size})
-        xs = sorted({*range(0, width - size + 1, stride), width - size})
-        windows = [(y, x) for y in ys for x in xs]
         image = to_tensor(scene.image[None])
-        batch = torch.cat([image[:, :, y:y + size, x:x + size] for y, x in windows])
-        feats = dense_tokens(model, batch, readout)
-        logits = F.interpolate((feats @ text.t()).permute(0, 3, 1, 2), size=(size, size),
-                               mode='bilinear', align_corners=False)
-        total = torch.zeros(num_classes, height, width)
-        count = torch.zeros(1, height, width)
-        for (y, x), window_logits in zip(windows, logits):
-            total[:, y:y + size, x:x + size] += window_logits
-            count[:, y:y + size, x:x + size] += 1
-        prediction = (total / count).argmax(dim=0).numpy()
+        logits = sliding_window(image, [tuple(image.shape[-2:])], window_logits)[0]
+        prediction = logits.argmax(dim=0).numpy()
         labelled = scene.labels > 0
         truth = scene.labels.astype(np.int64) - 1
         for c in np.unique(np.concatenate([truth[labelled], prediction[labelled]])):
@@ -525,10 +513,8 @@ def main():
 
     crops, labels = object_crops(val_scenes, size)
     chance = 1.0 / len(CLASSES)
-    texts = {'"a photo of a {}."': class_text_features(model, tokenizer, CLASSES,
-                                                        (lambda c: f'a photo of a {c}.',)),
-             'OpenAI ImageNet-80 templates': class_text_features(model, tokenizer, CLASSES,
-                                                                 OPENAI_IMAGENET_TEMPLATES)}
+    texts = {'"a photo of a {}."': class_text_features(model, tokenizer, CLASSES, ['a photo of a {}.']),
+             'OpenAI ImageNet-80 templates': class_text_features(model, tokenizer, CLASSES, IMAGENET_80)}
     for name, text in texts.items():
         acc = zero_shot_accuracy(model, text, crops, labels)
         print(f'zero-shot top-1 on val object crops, {name}: seen {acc["seen"]:.3f} '

@@ -11,21 +11,55 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.runner import load_checkpoint
 from torch import nn
 
+from clipdense.engine import load_config, merge_cfg_options, require_checkpoint_file
 from clipdense.registry import MODELS, register_all_modules
+from clipdense.utils import UserError
 
 ImageInput = Union[str, Path, np.ndarray]
+
+
+class ImageError(UserError, ValueError):
+    """An image that cannot be used: a file OpenCV cannot read, or an unsupported shape or pixel type."""
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """An image path that is not a file."""
+
+
+class DeviceUnavailableError(UserError, RuntimeError):
+    """A device that this machine does not have."""
+
+
+def check_device(device: Union[str, torch.device]) -> None:
+    """Fail before any work when ``device`` does not exist here (a CUDA device without a usable GPU)."""
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise DeviceUnavailableError(f'unknown device {device!r} ({error}): use cpu, cuda or cuda:N.') from error
+    if device.type != 'cuda':
+        return
+    if not torch.cuda.is_available():
+        raise DeviceUnavailableError(f'device {str(device)!r} asked for, but torch finds no CUDA GPU on this '
+                                     'machine: run on the cpu (--device cpu / device=\'cpu\').')
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceUnavailableError(f'device {str(device)!r} asked for, but this machine has '
+                                     f'{torch.cuda.device_count()} CUDA GPU(s): use cuda:0 to '
+                                     f'cuda:{torch.cuda.device_count() - 1}.')
 
 
 def init_model(config: Union[str, Path, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
                cfg_options: Optional[dict] = None) -> nn.Module:
     """A model from a config file (or ``Config``), optionally with trained weights, in eval mode.
 
-    ``cfg_options`` overrides config entries, e.g. ``{'model.clip.pretrained': '/path/ViT-B-16.pt'}``.
+    ``cfg_options`` overrides config entries, e.g. ``{'model.clip.pretrained': '/path/ViT-B-16.pt'}``; keys are
+    checked as for ``--cfg-options`` (``clipdense.engine.merge_cfg_options``). A missing config, checkpoint or
+    device fails before the model is built.
     """
+    check_device(device)
     register_all_modules()
-    cfg = Config.fromfile(str(config)) if isinstance(config, (str, Path)) else config.copy()
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(config) if isinstance(config, (str, Path)) else config.copy()
+    merge_cfg_options(cfg, cfg_options)
+    require_checkpoint_file(checkpoint)
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
         meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta', {})
@@ -41,13 +75,15 @@ def read_image(image: ImageInput) -> np.ndarray:
     Arrays are taken as BGR (OpenCV's order); grayscale images are expanded to three channels and the alpha
     channel of RGBA/BGRA images is dropped.
     """
+    source = 'the image array'
     if isinstance(image, (str, Path)):
-        path = str(image)
+        path = source = str(image)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f'image not found: {path}')
+            raise ImageNotFoundError(f'image not found: {path}: give the path of an existing image file.')
         array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if array is None:
-            raise ValueError(f'cannot read image {path}: not an image file, or a format OpenCV cannot decode.')
+            raise ImageError(f'cannot read image {path}: not an image file, or a format OpenCV cannot decode: '
+                             'give a PNG, JPEG or another format OpenCV reads.')
     elif isinstance(image, np.ndarray):
         array = image
     else:
@@ -55,12 +91,12 @@ def read_image(image: ImageInput) -> np.ndarray:
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise ValueError(f'expected an H×W, H×W×3 or H×W×4 image, got shape {array.shape}')
+        raise ImageError(f'{source} has shape {array.shape}: give an H×W, H×W×3 or H×W×4 image.')
     if array.dtype != np.uint8:
         if array.dtype == np.uint16:
             array = (array >> 8).astype(np.uint8)
         else:
-            raise ValueError(f'expected a uint8 (or uint16) image, got {array.dtype}')
+            raise ImageError(f'{source} has {array.dtype} pixels: give an 8-bit (or 16-bit) image.')
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     return np.ascontiguousarray(array[:, :, :3])

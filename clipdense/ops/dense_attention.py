@@ -7,7 +7,7 @@ ClearCLIP ``('qq',)``, NACLIP ``('kk',)`` with its Gaussian neighbourhood ``bias
 The compiled kernels compute the forward pass only, without the N x N maps of the
 bmm/softmax chain; the backward pass recomputes the PyTorch reference under autograd.
 """
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,6 @@ from .ext_loader import ext_import_error, ext_supports_device, load_ext, require
 from .reference import check_attention_inputs, dense_attention_reference, parse_pairs
 
 _OPERAND_INDEX = dict(q=0, k=1, v=2)
-_logged_selections = set()
 
 
 class DenseAttentionFunction(Function):
@@ -102,8 +101,16 @@ def dense_attention_sdpa(q: Tensor, k: Tensor, v: Tensor, pairs: Union[str, Sequ
     return out
 
 
-def select_dense_attention(device: Union[str, torch.device] = 'cpu') -> Tuple[Callable, str]:
-    """Pick the dense-attention implementation for tensors on ``device`` and log the choice once.
+class DenseAttentionChoice(NamedTuple):
+    """The implementation picked for a device, its short name and why (for the caller's log)."""
+
+    function: Callable
+    name: str
+    reason: str
+
+
+def select_dense_attention(device: Union[str, torch.device] = 'cpu') -> DenseAttentionChoice:
+    """Pick the dense-attention implementation for tensors on ``device``.
 
     * CUDA, with ``clipdense._ext`` built with CUDA kernels: the compiled streaming-softmax op
       (``'compiled'``), which never materialises the N x N maps;
@@ -111,23 +118,17 @@ def select_dense_attention(device: Union[str, torch.device] = 'cpu') -> Tuple[Ca
       kernel at the shapes the methods use (``tools/analysis_tools/benchmark_ops.py``, docs/ops.md), so the
       compiled CPU kernel is kept for parity tests and the benchmark, not chosen by models.
 
-    All take ``(q, k, v, pairs, scale, bias)``.
+    All take ``(q, k, v, pairs, scale, bias)``. ``ops`` logs nothing itself: callers log ``reason`` once.
     """
     device = torch.device(device)
     if device.type == 'cuda' and load_ext() is not None and ext_supports_device(device):
-        implementation, name = dense_attention, 'compiled'
-        message = 'dense attention on cuda: the compiled streaming op from clipdense._ext'
+        return DenseAttentionChoice(dense_attention, 'compiled',
+                                    'dense attention on cuda: the compiled streaming op from clipdense._ext')
+    if device.type == 'cuda':
+        why = ('clipdense._ext does not import' if load_ext() is None else
+               'clipdense._ext was built without CUDA kernels (rebuild with FORCE_CUDA=1)')
+        reason = f'dense attention on cuda: torch scaled_dot_product_attention per pair, because {why}'
     else:
-        implementation, name = dense_attention_sdpa, 'sdpa'
-        if device.type == 'cuda':
-            reason = ('clipdense._ext does not import' if load_ext() is None else
-                      'clipdense._ext was built without CUDA kernels (rebuild with FORCE_CUDA=1)')
-            message = f'dense attention on cuda: torch scaled_dot_product_attention per pair, because {reason}'
-        else:
-            message = (f'dense attention on {device.type}: torch scaled_dot_product_attention per pair '
-                       '(faster than the compiled CPU kernel)')
-    if message not in _logged_selections:
-        _logged_selections.add(message)
-        from mmengine.logging import print_log
-        print_log(message, logger='current')
-    return implementation, name
+        reason = (f'dense attention on {device.type}: torch scaled_dot_product_attention per pair '
+                  '(faster than the compiled CPU kernel)')
+    return DenseAttentionChoice(dense_attention_sdpa, 'sdpa', reason)

@@ -10,3 +10,5 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+# Checkpoints record the text tower a model was trained against; loading one with another warns.
+custom_hooks = [dict(type='TextTowerHook')]

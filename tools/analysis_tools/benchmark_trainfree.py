@@ -76,9 +76,8 @@ class ReferenceLoop:
     def window_cosine(self, window):
         model = self.model
         if self.dead_compute:  # ClearCLIP's reference also runs CLIP's last block and throws it away
-            tokens, _ = model.encoder.vit_tokens(window)
-            for blk in model.encoder.visual.transformer.resblocks:
-                tokens = blk(tokens)
+            tower = model.encoder.tower
+            tower.run_blocks(tower.embed(window)[0])
         return model.window_cosine(window)
 
     def __call__(self, inputs, data_samples):

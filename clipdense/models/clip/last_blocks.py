@@ -4,14 +4,14 @@ Each variant is called as ``variant(block, x, grid)`` with ``block`` the origina
 ``ResidualAttentionBlock`` (its weights are used as they are), ``x`` the (B, 1 + h*w, C) tokens and
 ``grid = (h, w)``. Attention maps of the form ``softmax(a @ b^T * scale + bias) @ v`` for pairs of q/k/v
 go through one dense-attention function, chosen once (compiled op or PyTorch reference, logged).
+``clipdense.models`` registers every class of ``LAST_BLOCKS`` so configs name them (``dict(type='SCLIPLastBlock')``).
 """
 from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from torch import nn
-
-from clipdense.registry import MODELS
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -32,7 +32,9 @@ def project_qkv(block: nn.Module, y: torch.Tensor) -> Tuple[torch.Tensor, torch.
 
 class LastBlock(nn.Module):
     """Common pieces of the variants: head split and the dense-attention function, chosen once per device
-    type (``clipdense.ops.select_dense_attention`` logs the choice)."""
+    type by ``clipdense.ops.select_dense_attention``; the choice is logged once per process."""
+
+    _logged_choices = set()
 
     def __init__(self):
         super().__init__()
@@ -41,7 +43,11 @@ class LastBlock(nn.Module):
     def dense_attention(self, q, k, v, pairs, scale, bias=None):
         if q.device.type not in self.attention_by_device:
             from clipdense.ops import select_dense_attention
-            self.attention_by_device[q.device.type] = select_dense_attention(q.device)[0]
+            choice = select_dense_attention(q.device)
+            if choice.reason not in LastBlock._logged_choices:
+                LastBlock._logged_choices.add(choice.reason)
+                print_log(choice.reason, logger='current')
+            self.attention_by_device[q.device.type] = choice.function
         return self.attention_by_device[q.device.type](q, k, v, pairs, scale=scale, bias=bias)
 
     @staticmethod
@@ -61,7 +67,6 @@ class LastBlock(nn.Module):
         raise NotImplementedError
 
 
-@MODELS.register_module()
 class VanillaLastBlock(LastBlock):
     """CLIP's own block (q·kᵀ attention, residual, FFN): the baseline the methods depart from."""
 
@@ -69,7 +74,6 @@ class VanillaLastBlock(LastBlock):
         return block(x)
 
 
-@MODELS.register_module()
 class MaskCLIPLastBlock(LastBlock):
     """MaskCLIP: the value path replaces attention (each token attends only to itself); residual and FFN
     are kept: ``x = x + out_proj(v(ln_1(x))); x = x + mlp(ln_2(x))``."""
@@ -80,7 +84,6 @@ class MaskCLIPLastBlock(LastBlock):
         return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
-@MODELS.register_module()
 class SCLIPLastBlock(LastBlock):
     """SCLIP's correlative self-attention: ``(softmax(q qᵀ s) + softmax(k kᵀ s)) v`` (summed, not halved),
     with CLIP's residual and FFN kept."""
@@ -90,7 +93,6 @@ class SCLIPLastBlock(LastBlock):
         return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
-@MODELS.register_module()
 class ClearCLIPLastBlock(LastBlock):
     """ClearCLIP: ``out_proj(softmax(q qᵀ s) v)`` alone; residual and FFN are dropped (and not computed)."""
 
@@ -112,7 +114,6 @@ def gaussian_neighbourhood_bias(grid: Tuple[int, int], std: float, device=None,
     return bias
 
 
-@MODELS.register_module()
 class NACLIPLastBlock(LastBlock):
     """NACLIP: ``out_proj(softmax(k kᵀ s + G) v)`` with ``G`` a Gaussian neighbourhood bias on the patch
     grid; no residual, no FFN."""
@@ -124,3 +125,6 @@ class NACLIPLastBlock(LastBlock):
     def forward(self, block, x, grid):
         bias = gaussian_neighbourhood_bias(grid, self.gaussian_std, device=x.device, dtype=x.dtype)
         return self.attend(block, block.ln_1(x), ('kk',), bias=bias)
+
+
+LAST_BLOCKS = (VanillaLastBlock, MaskCLIPLastBlock, SCLIPLastBlock, ClearCLIPLastBlock, NACLIPLastBlock)

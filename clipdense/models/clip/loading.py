@@ -15,7 +15,9 @@ Every clipdense config names its CLIP at ``model.clip.name`` / ``model.clip.pret
 OpenAI releases are always built from their own tensors with QuickGELU, as OpenAI trained them and as the
 reference repositories load them. Models are returned in fp32 and eval mode.
 """
+import contextlib
 import difflib
+import logging
 import os
 import zipfile
 from pathlib import Path
@@ -26,13 +28,15 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from clipdense.utils import UserError, describe_read_error
+
 ASSETS = Path(__file__).resolve().parents[2] / 'assets'
 EMBEDDED_CONFIGS = ASSETS / 'clip_configs'
 EMBEDDED_WEIGHTS = {'clipdense-tiny': ASSETS / 'embedded_clip' / 'clipdense-tiny.pt'}
 _WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')
 
 
-class CLIPLoadError(RuntimeError):
+class CLIPLoadError(UserError, RuntimeError):
     """The CLIP architecture or weights asked for cannot be provided."""
 
 
@@ -50,6 +54,37 @@ def _check_model_name(name: str) -> None:
             f'unknown CLIP architecture model.clip.name={name!r}.{hint} '
             'Any name from open_clip.list_models() works; use name=None with an OpenAI-format weights '
             'file to read the architecture from the file.')
+
+
+@contextlib.contextmanager
+def _open_clip_quiet():
+    """Drop open_clip's log records while it runs.
+
+    ``open_clip.create_model`` without a tag warns "No pretrained weights loaded ... initialized randomly",
+    which is wrong when clipdense loads the weights right after (or logs its own random-weights warning). open_clip
+    logs through the root logger with ``logging.warning``, which also calls ``logging.basicConfig()`` when the root
+    logger has no handler; a temporary NullHandler keeps that call from configuring the process's logging.
+    """
+    root = logging.getLogger()
+    package_dir = os.path.dirname(open_clip.__file__)
+
+    def not_open_clip(record: logging.LogRecord) -> bool:
+        return not record.pathname.startswith(package_dir)
+
+    placeholder = logging.NullHandler()
+    root.addFilter(not_open_clip)
+    root.addHandler(placeholder)
+    try:
+        yield
+    finally:
+        root.removeHandler(placeholder)
+        root.removeFilter(not_open_clip)
+
+
+def _create_unloaded_model(name: str) -> nn.Module:
+    """The open_clip architecture ``name`` with random weights, without open_clip's warning about them."""
+    with _open_clip_quiet():
+        return open_clip.create_model(name)
 
 
 def _looks_like_path(pretrained: str) -> bool:
@@ -71,16 +106,18 @@ def is_openai_state_dict(state_dict: Dict[str, torch.Tensor]) -> bool:
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """Tensors of a CLIP weights file: TorchScript archive, torch pickle (``weights_only``) or safetensors."""
-    if _is_torchscript_archive(path):
-        state_dict = torch.jit.load(path, map_location='cpu').state_dict()
-    elif path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        state_dict = load_file(path, device='cpu')
-    else:
-        try:
+    try:
+        if _is_torchscript_archive(path):
+            state_dict = torch.jit.load(path, map_location='cpu').state_dict()
+        elif path.endswith('.safetensors'):
+            from safetensors.torch import load_file
+            state_dict = load_file(path, device='cpu')
+        else:
             state_dict = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as error:  # noqa: BLE001 - re-raised with the file and the fix named
-            raise CLIPLoadError(f'cannot read CLIP weights file {path}: {error}') from error
+    except Exception as error:  # noqa: BLE001 - whatever the reader's complaint, the file is the problem
+        raise CLIPLoadError(
+            f'cannot read CLIP weights file {path} ({describe_read_error(error)}): it is not a complete torch, '
+            'TorchScript or safetensors file. Download it again, or give another file.') from error
     for wrapper in ('state_dict', 'model'):
         if isinstance(state_dict, dict) and isinstance(state_dict.get(wrapper), dict):
             state_dict = state_dict[wrapper]
@@ -133,11 +170,13 @@ def _load_file(name: Optional[str], path: str) -> nn.Module:
                   f'({_describe(model)}, QuickGELU)', logger='current')
         return model
     _check_model_name(name)
-    model = open_clip.create_model(name)
+    model = _create_unloaded_model(name)
     try:
         open_clip.load_checkpoint(model, path, strict=True)
     except (RuntimeError, AssertionError, ValueError) as error:  # open_clip reports shape mismatches all three ways
-        first_lines = '\n'.join(str(error).splitlines()[:6])
+        # torch lists every missing key: the first lines, cut short, are enough to see what does not match.
+        first_lines = '\n'.join(line if len(line) < 300 else f'{line[:300]}...'
+                                for line in str(error).splitlines()[:6])
         raise CLIPLoadError(
             f'weights file {path} does not fit open_clip architecture {name!r}:\n{first_lines}\n'
             'Set model.clip.name to the architecture the file was trained with, or model.clip.name=None '
@@ -173,12 +212,15 @@ def build_clip(name: Optional[str], pretrained: Optional[str] = None) -> nn.Modu
             raise CLIPLoadError('model.clip.name and model.clip.pretrained are both None: name an '
                                 'architecture, a weights file, or both.')
         _check_model_name(name)
-        model = open_clip.create_model(name)
+        model = _create_unloaded_model(name)
         print_log(f'CLIP: {name} with RANDOM weights (model.clip.pretrained=None)', logger='current',
                   level=30)
     elif pretrained == 'embedded':
         if name not in EMBEDDED_WEIGHTS:
-            raise CLIPLoadError(f"pretrained='embedded' exists for {sorted(EMBEDDED_WEIGHTS)}, not {name!r}.")
+            if name is not None:
+                _check_model_name(name)  # a misspelt name is the likelier mistake: say that first
+            raise CLIPLoadError(f"pretrained='embedded' exists for {sorted(EMBEDDED_WEIGHTS)}, not {name!r}: "
+                                'give the weights of this CLIP in model.clip.pretrained (a file or an open_clip tag).')
         model = _load_file(name, str(EMBEDDED_WEIGHTS[name]))
     elif _looks_like_path(pretrained):
         model = _load_file(name, os.path.expanduser(pretrained))

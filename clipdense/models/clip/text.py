@@ -10,6 +10,8 @@ templates, so a vocabulary is encoded once per machine.
 """
 import hashlib
 import os
+import sys
+import time
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Union
 
@@ -17,10 +19,15 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
 from torch import nn
 
 from .templates import resolve_templates
 from .vocabulary import Vocabulary, VocabularySpec
+
+
+# Encoding that will take longer than this (estimated from the first batch) shows a progress bar with an ETA.
+PROGRESS_AFTER_SECONDS = 2.0
 
 
 def default_cache_dir() -> str:
@@ -81,12 +88,22 @@ class _CausalTextTower:
         return projection(x) if isinstance(projection, nn.Linear) else x @ projection
 
 
+# Tensors outside the vision tower that change no text embedding.
+_NOT_TEXT_TOWER = ('logit_scale', 'logit_bias')
+
+
 def text_tower_fingerprint(model: nn.Module) -> str:
-    """A hash of every text-tower tensor (the model's parameters and buffers outside ``visual``)."""
+    """A hash of every tensor that determines the text embeddings (the model's parameters and buffers outside
+    ``visual``, without the logit scale/bias), by name and value."""
+    return text_state_fingerprint({key: tensor for key, tensor in model.state_dict().items()
+                                   if not key.startswith('visual.') and key not in _NOT_TEXT_TOWER})
+
+
+def text_state_fingerprint(state_dict: dict) -> str:
+    """``text_tower_fingerprint`` of a text tower's tensors given by their open_clip names (converters compute it
+    for released checkpoints that carry their text encoder)."""
     digest = hashlib.sha1()
-    for key, tensor in sorted(model.state_dict().items()):
-        if key.startswith('visual.'):
-            continue
+    for key, tensor in sorted(state_dict.items()):
         digest.update(key.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -108,6 +125,7 @@ class TextClassifier:
                  clip_name: Optional[str] = None, tokenizer=None, cache_dir: Optional[str] = 'default',
                  batch_size: int = 256):
         self.clip_model = clip_model
+        self.clip_name = clip_name
         self.templates = resolve_templates(templates)
         self.tokenizer = tokenizer or self._default_tokenizer(clip_model, clip_name)
         self.cache_dir = default_cache_dir() if cache_dir == 'default' else cache_dir
@@ -126,10 +144,15 @@ class TextClassifier:
             return open_clip.SimpleTokenizer(context_length=context_length)
         return open_clip.get_tokenizer(clip_name, context_length=context_length)
 
-    def _cache_key(self, names: List[str]) -> str:
+    @property
+    def fingerprint(self) -> str:
+        """``text_tower_fingerprint`` of the text tower (computed once)."""
         if self._fingerprint is None:
             self._fingerprint = text_tower_fingerprint(self.clip_model)
-        digest = hashlib.sha1(self._fingerprint.encode())
+        return self._fingerprint
+
+    def _cache_key(self, names: List[str]) -> str:
+        digest = hashlib.sha1(self.fingerprint.encode())
         digest.update('\x00'.join(self.templates).encode())
         digest.update(b'\x01')
         digest.update('\x00'.join(names).encode())
@@ -144,16 +167,34 @@ class TextClassifier:
 
     @torch.no_grad()
     def encode_prompts(self, prompts: List[str]) -> torch.Tensor:
-        """Unnormalised text embeddings of ``prompts``, ``batch_size`` at a time."""
+        """Unnormalised text embeddings of ``prompts``, ``batch_size`` at a time.
+
+        When the first batch's time says the others will take longer than ``PROGRESS_AFTER_SECONDS``, they are
+        counted on mmengine's progress bar (with an ETA) on stdout.
+        """
         device = self.device
         outputs = []
+        progress = None
         for start in range(0, len(prompts), self.batch_size):
-            tokens = self.tokenizer(prompts[start:start + self.batch_size]).to(device)
+            batch_started = time.perf_counter()
+            batch = prompts[start:start + self.batch_size]
+            tokens = self.tokenizer(batch).to(device)
             if self.tower is not None:
                 length = int(tokens.argmax(dim=-1).max()) + 1
                 outputs.append(self.tower.encode(tokens[:, :length]))
             else:
                 outputs.append(self.clip_model.encode_text(tokens))
+            if progress is not None:
+                progress.update(len(batch))
+            elif start == 0:
+                remaining = len(prompts) - len(batch)
+                seconds_per_prompt = (time.perf_counter() - batch_started) / len(batch)
+                if remaining and seconds_per_prompt * remaining > PROGRESS_AFTER_SECONDS:
+                    # The bar counts the remaining prompts, so that its rate and ETA are those measured.
+                    progress = ProgressBar(remaining, file=sys.stdout)
+        if progress is not None:
+            sys.stdout.write('\n')  # mmengine's bar leaves the line open
+            sys.stdout.flush()
         return torch.cat(outputs).float()
 
     @torch.no_grad()

@@ -1,55 +1,27 @@
-"""Dense features from an open_clip vision tower at any input size.
+"""Dense features from a CLIP vision tower at any input size, composed from the staged towers.
 
-Three tower kinds are supported:
+Three tower kinds are supported, each through its staged form (``staged_vision``):
 
-* ``vit`` (open_clip ``VisionTransformer``): patch tokens after ``ln_post`` and ``proj``; the positional
-  embedding is interpolated to the input's patch grid; the last block can be replaced by a method's
-  variant (see ``last_blocks.py``).
-* ``resnet`` (``ModifiedResNet``): the attention pool's value path, ``c_proj(v_proj(x))``, applied to every
+* ``vit`` (``StagedViT``): patch tokens after ``ln_post`` and ``proj``; the positional embedding is resized to
+  the input's patch grid; the last block can be replaced by a method's variant (see ``last_blocks.py``).
+* ``resnet`` (``StagedModifiedResNet``): the attention pool's value path, ``c_proj(v_proj(x))``, at every
   position of the last feature map (as MaskCLIP reads dense features from ResNet CLIPs).
-* ``convnext`` (timm-based ``TimmModel`` with a ConvNeXt trunk): the trunk's final norm and the CLIP head
-  applied per position (as FC-CLIP does).
+* ``convnext`` (``StagedConvNeXt``): the trunk's head norm and the CLIP head at every position (an approximation,
+  see ``staged_convnext.py``).
 """
-import math
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-POS_INTERPOLATIONS = ('exact', 'offset')
+from .pos_embed import POS_INTERPOLATIONS
+from .staged_convnext import StagedConvNeXt
+from .staged_resnet import StagedModifiedResNet
+from .staged_vit import StagedViT
 
-
-def interpolate_pos_embed(pos_embed: torch.Tensor, grid: Tuple[int, int], mode: str = 'exact') -> torch.Tensor:
-    """Resize a ViT positional embedding ``(1 + n, C)`` (class token first) to a ``grid`` of patches.
-
-    ``mode='exact'`` (MaskCLIP): bicubic to exactly ``grid``.
-    ``mode='offset'`` (SCLIP, ClearCLIP, NACLIP): bicubic with ``scale_factor=((h + 0.1) / side, (w + 0.1) / side)``
-    (the +0.1 keeps floor() from dropping a row). The scale factor, not the output size, enters the sampling
-    coordinates, so the two modes give different values.
-    Both skip the interpolation when the token count already matches, as the references do (a non-square
-    grid with the pretraining token count reuses the table unchanged).
-    """
-    if mode not in POS_INTERPOLATIONS:
-        raise ValueError(f'pos_interpolation must be one of {POS_INTERPOLATIONS}, got {mode!r}')
-    height, width = grid
-    num_patches = pos_embed.shape[0] - 1
-    side = int(math.sqrt(num_patches))
-    if side * side != num_patches:
-        raise ValueError(f'positional embedding of {num_patches} patches is not a square grid')
-    if num_patches == height * width:
-        return pos_embed
-    cls_pos, patch_pos = pos_embed[:1], pos_embed[1:]
-    patch_pos = patch_pos.reshape(1, side, side, -1).permute(0, 3, 1, 2)
-    if mode == 'exact':
-        patch_pos = F.interpolate(patch_pos, size=(height, width), mode='bicubic', align_corners=False)
-    else:
-        patch_pos = F.interpolate(patch_pos, scale_factor=((height + 0.1) / side, (width + 0.1) / side),
-                                  mode='bicubic', align_corners=False, recompute_scale_factor=False)
-        assert patch_pos.shape[-2:] == (height, width), (patch_pos.shape, grid)
-    patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(height * width, -1)
-    return torch.cat([cls_pos, patch_pos], dim=0)
+StagedTower = Union[StagedViT, StagedModifiedResNet, StagedConvNeXt]
 
 
 def tower_kind(visual: nn.Module) -> str:
@@ -63,6 +35,15 @@ def tower_kind(visual: nn.Module) -> str:
     raise TypeError(f'unsupported CLIP vision tower {type(visual).__name__}: clipdense reads dense features '
                     'from open_clip ViTs, ModifiedResNets and timm ConvNeXts.')
 
+
+def staged_vision(visual: nn.Module, pos_interpolation: str = 'exact') -> StagedTower:
+    """The staged form of an open_clip vision tower (``pos_interpolation`` applies to ViTs)."""
+    kind = tower_kind(visual)
+    if kind == 'vit':
+        return StagedViT(visual, pos_interpolation)
+    if pos_interpolation not in POS_INTERPOLATIONS:
+        raise ValueError(f'pos_interpolation must be one of {POS_INTERPOLATIONS}, got {pos_interpolation!r}')
+    return StagedModifiedResNet(visual) if kind == 'resnet' else StagedConvNeXt(visual)
 
 @dataclass
 class DenseFeatures:
@@ -78,50 +59,49 @@ class DenseFeatures:
 
 
 class DenseCLIPVision(nn.Module):
-    """Dense features of an open_clip vision tower.
+    """Dense features of an open_clip vision tower (the read-out training-free methods and ``CLIPVisionBackbone``
+    use).
 
     Args:
         visual: ``clip_model.visual``.
         last_block: a module called as ``last_block(block, x, grid)`` instead of the ViT's last block, with
             ``x`` the (B, 1 + h*w, C) tokens; ``None`` keeps CLIP's own block.
-        pos_interpolation: ``'exact'`` or ``'offset'``, see ``interpolate_pos_embed``.
+        pos_interpolation: see ``interpolate_pos_embed`` (ViTs).
     """
 
     def __init__(self, visual: nn.Module, last_block: Optional[nn.Module] = None,
                  pos_interpolation: str = 'exact'):
         super().__init__()
-        self.visual = visual
-        self.kind = tower_kind(visual)
+        self.tower = staged_vision(visual, pos_interpolation)
         if last_block is not None and self.kind != 'vit':
             raise ValueError(f'a last-block variant needs a ViT; this CLIP tower is a {self.kind}.')
         self.last_block = last_block
-        if pos_interpolation not in POS_INTERPOLATIONS:
-            raise ValueError(f'pos_interpolation must be one of {POS_INTERPOLATIONS}, got {pos_interpolation!r}')
-        self.pos_interpolation = pos_interpolation
+
+    @property
+    def kind(self) -> str:
+        return self.tower.kind
+
+    @property
+    def visual(self) -> nn.Module:
+        return self.tower.visual
 
     @property
     def patch_size(self) -> int:
         """Input pixels per output feature (stride of ``dense``)."""
-        if self.kind == 'vit':
-            return self.visual.patch_size[0]
-        return 32
+        return self.tower.patch_size
 
     @property
     def embed_dim(self) -> int:
-        if self.kind == 'vit':
-            return self.visual.proj.shape[1]
-        if self.kind == 'resnet':
-            return self.visual.attnpool.c_proj.out_features
-        return [m for m in self.visual.head.modules() if isinstance(m, nn.Linear)][-1].out_features
+        return self.tower.embed_dim
 
     @property
     def level_channels(self) -> List[int]:
-        """Channels of each available intermediate level (ViT: every block; CNNs: every stage)."""
+        """Channels of each available intermediate level (ViT: every block; CNNs: every stage, 0-based)."""
         if self.kind == 'vit':
-            return [self.visual.transformer.width] * len(self.visual.transformer.resblocks)
+            return [self.tower.width] * self.tower.num_blocks
         if self.kind == 'resnet':
-            return [getattr(self.visual, f'layer{i}')[-1].conv3.out_channels for i in range(1, 5)]
-        return [info['num_chs'] for info in self.visual.trunk.feature_info]
+            return list(self.tower.layer_channels)
+        return list(self.tower.stage_channels)
 
     def forward(self, images: torch.Tensor, levels: Sequence[int] = (), keys: bool = False) -> DenseFeatures:
         if keys and self.kind == 'convnext':
@@ -132,82 +112,34 @@ class DenseCLIPVision(nn.Module):
             return self._forward_resnet(images, levels, keys)
         return self._forward_convnext(images, levels)
 
-    def vit_tokens(self, images: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        """Input tokens of the transformer (after ``ln_pre``) and the patch grid."""
-        visual = self.visual
-        patch = self.patch_size
-        if images.shape[2] < patch or images.shape[3] < patch:
-            raise ValueError(f'input {images.shape[2]}x{images.shape[3]} is smaller than the CLIP patch ({patch} px): '
-                             'resize the image first (the configs\' Resize does) or pad windows to the patch '
-                             "(window_padding='center' or 'corner').")
-        x = visual.conv1(images)
-        grid = (x.shape[2], x.shape[3])
-        x = x.flatten(2).transpose(1, 2)
-        cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-        x = torch.cat([cls, x], dim=1)
-        x = x + interpolate_pos_embed(visual.positional_embedding, grid, self.pos_interpolation).to(x.dtype)
-        return visual.ln_pre(x), grid
-
     def _forward_vit(self, images: torch.Tensor, levels: Sequence[int], keys: bool) -> DenseFeatures:
-        visual = self.visual
-        x, (height, width) = self.vit_tokens(images)
-        blocks = visual.transformer.resblocks
-        batch_first = getattr(visual.transformer, 'batch_first', True)
-        collected = []
-        for index, block in enumerate(blocks[:-1]):
-            x = block(x) if batch_first else block(x.transpose(0, 1)).transpose(0, 1)
-            if index in levels:
-                collected.append(x)
+        tower = self.tower
+        x, (height, width) = tower.embed(images)
+        last = tower.num_blocks - 1
+        x, states = tower.run_blocks(x, 0, last, keep=levels)
+        block = tower.blocks[last]
         last_keys = None
         if keys:
-            last = blocks[-1]
-            attn = last.attn
+            attn = block.attn
             channels = x.shape[-1]
-            k = F.linear(last.ln_1(x), attn.in_proj_weight[channels:2 * channels],
+            k = F.linear(block.ln_1(x), attn.in_proj_weight[channels:2 * channels],
                          attn.in_proj_bias[channels:2 * channels])
             last_keys = attn.out_proj(k)[:, 1:]
-        if self.last_block is not None:
-            x = self.last_block(blocks[-1], x, (height, width))
-        else:
-            x = blocks[-1](x) if batch_first else blocks[-1](x.transpose(0, 1)).transpose(0, 1)
-        if len(blocks) - 1 in levels:
-            collected.append(x)
-        tokens = x
-        x = visual.ln_post(x)
-        if visual.proj is not None:
-            x = x @ visual.proj
+        x = self.last_block(block, x, (height, width)) if self.last_block is not None else block(x)
+        if last in levels:
+            states[last] = x
         batch = x.shape[0]
-        dense = x[:, 1:].transpose(1, 2).reshape(batch, -1, height, width)
-        maps = [level[:, 1:].transpose(1, 2).reshape(batch, -1, height, width) for level in collected]
-        return DenseFeatures(dense=dense, levels=maps, tokens=tokens, keys=last_keys)
+        dense = tower.project(x)[:, 1:].transpose(1, 2).reshape(batch, -1, height, width)
+        maps = [states[index][:, 1:].transpose(1, 2).reshape(batch, -1, height, width) for index in sorted(states)]
+        return DenseFeatures(dense=dense, levels=maps, tokens=x, keys=last_keys)
 
     def _forward_resnet(self, images: torch.Tensor, levels: Sequence[int], keys: bool) -> DenseFeatures:
-        visual = self.visual
-        x = images.to(visual.conv1.weight.dtype)
-        x = visual.act1(visual.bn1(visual.conv1(x)))
-        x = visual.act2(visual.bn2(visual.conv2(x)))
-        x = visual.act3(visual.bn3(visual.conv3(x)))
-        x = visual.avgpool(x)
-        collected = []
-        for index in range(4):
-            x = getattr(visual, f'layer{index + 1}')(x)
-            if index in levels:
-                collected.append(x)
-        pool = visual.attnpool
-        positions = x.permute(0, 2, 3, 1)
-        features = pool.c_proj(pool.v_proj(positions))
-        last_keys = pool.k_proj(positions).flatten(1, 2) if keys else None
-        return DenseFeatures(dense=features.permute(0, 3, 1, 2), levels=collected, keys=last_keys)
+        tower = self.tower
+        x, states = tower.run_layers(tower.stem(images), keep=[level + 1 for level in levels])
+        return DenseFeatures(dense=tower.value_embedding(x), levels=[states[index] for index in sorted(states)],
+                             keys=tower.key_embedding(x) if keys else None)
 
     def _forward_convnext(self, images: torch.Tensor, levels: Sequence[int]) -> DenseFeatures:
-        trunk = self.visual.trunk
-        x = trunk.stem(images)
-        collected = []
-        for index, stage in enumerate(trunk.stages):
-            x = stage(x)
-            if index in levels:
-                collected.append(x)
-        x = trunk.norm_pre(x)
-        x = trunk.head.norm(x)
-        features = self.visual.head(x.permute(0, 2, 3, 1))
-        return DenseFeatures(dense=features.permute(0, 3, 1, 2), levels=collected)
+        tower = self.tower
+        x, states = tower.run_stages(tower.stem(images), keep=levels)
+        return DenseFeatures(dense=tower.dense_embedding(x), levels=[states[index] for index in sorted(states)])

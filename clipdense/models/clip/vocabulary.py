@@ -3,7 +3,17 @@ import os
 from dataclasses import dataclass
 from typing import List, Sequence, Union
 
+from clipdense.utils import UserError
+
 VocabularySpec = Union[str, Sequence[Union[str, Sequence[str]]], 'Vocabulary']
+
+
+class VocabularyError(UserError, ValueError):
+    """A vocabulary that cannot be used: empty, a blank or duplicate class name."""
+
+
+class VocabularyFileNotFoundError(VocabularyError, FileNotFoundError):
+    """A class-name file that does not exist."""
 
 
 @dataclass(frozen=True)
@@ -17,15 +27,16 @@ class Vocabulary:
 
     def __post_init__(self):
         if not self.classes:
-            raise ValueError('the vocabulary is empty: give at least one class name.')
+            raise VocabularyError('the vocabulary is empty: give at least one class name.')
         display = {}
         for index, names in enumerate(self.classes):
             if not names or any(not name.strip() for name in names):
-                raise ValueError(f'class {index} of the vocabulary has an empty name: {list(names)!r}.')
+                raise VocabularyError(f'class {index} of the vocabulary has an empty name {list(names)!r}: remove '
+                                      'the extra "," or ";" (or the blank line of a class-name file).')
             first = names[0].strip()
             if first in display:
-                raise ValueError(f'duplicate class name {first!r} (classes {display[first]} and {index}): '
-                                 'merge them into one class, with synonyms if needed.')
+                raise VocabularyError(f'duplicate class name {first!r} (classes {display[first]} and {index}): '
+                                      'merge them into one class, with synonyms if needed.')
             display[first] = index
 
     @property
@@ -62,7 +73,8 @@ class Vocabulary:
         """A class-name file as the reference repositories write them: one class per line, synonyms
         separated by ``', '``. Only the line break is removed, so names keep any other spacing."""
         if not os.path.isfile(path):
-            raise FileNotFoundError(f'vocabulary file not found: {path}')
+            raise VocabularyFileNotFoundError(f'vocabulary file not found: {path}: give an existing class-name '
+                                              'file (one class per line), or class names without ".txt".')
         with open(path, encoding='utf-8') as f:
             lines = [line.rstrip('\r\n') for line in f]
         while lines and not lines[-1]:
@@ -73,6 +85,8 @@ class Vocabulary:
     def from_string(cls, text: str) -> 'Vocabulary':
         """The command-line form: classes separated by ``,``, synonyms of a class by ``;``
         (``"person;man;woman,dog,sofa"``)."""
+        if not text.strip():
+            raise VocabularyError('the vocabulary is empty: give at least one class name, e.g. "cat,dog;puppy".')
         classes = []
         for item in text.split(','):
             names = tuple(name.strip() for name in item.split(';'))
@@ -90,5 +104,5 @@ class Vocabulary:
                 return cls.from_file(spec)  # a missing .txt file is an error, not a one-class vocabulary
             return cls.from_string(spec)
         if spec is None:
-            raise ValueError('no vocabulary given: pass class names, a class-name file or a string.')
+            raise VocabularyError('no vocabulary given: pass class names, a class-name file or a string.')
         return cls(tuple((item,) if isinstance(item, str) else tuple(item) for item in spec))

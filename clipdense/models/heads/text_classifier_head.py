@@ -14,8 +14,9 @@ class TextClassifierHead(BaseDecodeHead):
 
     ``num_convs`` 3×3 convolutions refine the selected feature map, ``conv_seg`` projects it into CLIP's
     joint space (``embed_dim``), and each class scores ``logit_scale · cos`` with its best-matching name
-    (max over synonyms). The class embeddings are set by the segmentor from its vocabulary, so the
-    vocabulary can change after training.
+    (max over synonyms). The class embeddings are set by the segmentor from its vocabularies, so the
+    vocabulary can change after training: the training loop (``self.training``) classifies against the training
+    vocabulary, evaluation against the test vocabulary (``num_classes``/``out_channels`` are the test ones).
 
     Args:
         embed_dim: dimension of CLIP's joint space.
@@ -35,20 +36,22 @@ class TextClassifierHead(BaseDecodeHead):
         self.conv_seg = nn.Conv2d(self.channels, embed_dim, kernel_size=1)
         log_scale = torch.tensor(float(logit_scale)).log()
         self.log_logit_scale = nn.Parameter(log_scale, requires_grad=learn_logit_scale)
-        self.register_buffer('name_embeddings', torch.zeros(0, embed_dim), persistent=False)
-        self.register_buffer('name_to_class', torch.zeros(0, dtype=torch.long), persistent=False)
+        self.classes = {}
 
-    def set_class_embeddings(self, classes: ClassEmbeddings) -> None:
-        self.name_embeddings = classes.embeddings.to(self.conv_seg.weight)
-        self.name_to_class = classes.name_to_class.to(self.conv_seg.weight.device)
-        self.num_classes = self.out_channels = classes.num_classes
+    def set_class_embeddings(self, classes: ClassEmbeddings, training: bool = False) -> None:
+        """Classify against ``classes`` in training (``training=True``) or at test time."""
+        self.classes[training] = classes
+        if not training:
+            self.num_classes = self.out_channels = classes.num_classes
 
     def cls_seg(self, feat: torch.Tensor) -> torch.Tensor:
         if self.dropout is not None:
             feat = self.dropout(feat)
         embedded = F.normalize(self.conv_seg(feat), dim=1)
-        name_logits = torch.einsum('bchw,nc->bnhw', embedded, self.name_embeddings)
-        return self.log_logit_scale.exp() * max_over_synonyms(name_logits, self.name_to_class, self.num_classes)
+        classes = self.classes[self.training]
+        name_logits = torch.einsum('bchw,nc->bnhw', embedded, classes.embeddings.to(embedded))
+        scores = max_over_synonyms(name_logits, classes.name_to_class.to(embedded.device), classes.num_classes)
+        return self.log_logit_scale.exp() * scores
 
     def forward(self, inputs):
         return self.cls_seg(self.convs(self._transform_inputs(inputs)))

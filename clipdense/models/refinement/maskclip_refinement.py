@@ -20,8 +20,6 @@ class MaskCLIPRefinement(nn.Module):
     MaskCLIP ships both off; its documented values are ``ks_thresh=1.0``, ``pd_thresh=0.5``.
     """
 
-    needs_keys = True
-
     def __init__(self, ks_thresh: float = 0.0, pd_thresh: float = 0.0):
         super().__init__()
         self.ks_thresh = ks_thresh

@@ -7,18 +7,14 @@ from clipdense.models.clip import max_over_synonyms
 
 
 def names_to_class_probs(cosine: torch.Tensor, name_to_class: torch.Tensor, num_classes: int,
-                         logit_scale: float, renormalize: bool = False) -> torch.Tensor:
+                         logit_scale: float) -> torch.Tensor:
     """``softmax(logit_scale · cos)`` over all names, then each class keeps its best synonym.
 
     Args:
         cosine: (num_names, H, W) cosine similarities.
-        renormalize: divide by the per-pixel sum after the synonym maximum (NACLIP), so classes sum to one.
     """
     probs = (cosine * logit_scale).softmax(dim=0)
-    probs = max_over_synonyms(probs[None], name_to_class, num_classes)[0]
-    if renormalize:
-        probs = probs / probs.sum(dim=0, keepdim=True)
-    return probs
+    return max_over_synonyms(probs[None], name_to_class, num_classes)[0]
 
 
 def suppress_small_classes(probs: torch.Tensor, area_thd: float, background: int = 0) -> torch.Tensor:
@@ -41,3 +37,14 @@ def label_map(probs: torch.Tensor, prob_thd: float = 0.0, background: Optional[i
                              'for datasets whose class 0 is background, or prob_thd=0).')
         labels[best < prob_thd] = background
     return labels
+
+
+def unflip(maps: torch.Tensor, sample) -> torch.Tensor:
+    """Maps (N, C, h, w) of a flipped input flipped back, as mmseg's ``postprocess_result`` does for test-time
+    flip augmentation (the sample's ``flip``/``flip_direction`` meta)."""
+    if not sample.metainfo.get('flip', False):
+        return maps
+    direction = sample.metainfo.get('flip_direction', 'horizontal')
+    if direction not in ('horizontal', 'vertical'):
+        raise ValueError(f'flip_direction {direction!r} is not supported: use horizontal or vertical flips.')
+    return maps.flip(dims=(3,) if direction == 'horizontal' else (2,))

@@ -6,17 +6,17 @@ from mmengine.structures import PixelData
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.structures import SegDataSample
 
-from clipdense.models.clip import DenseCLIPVision, TextClassifier, Vocabulary, build_clip
-from clipdense.models.utils import SlidingWindow, resize_logits
+from clipdense.models.clip import ClassEmbeddings, DenseCLIPVision
+from clipdense.models.utils import OpenVocabularyMixin, SlidingWindow, build_clip_and_text, resize_logits
 from clipdense.registry import MODELS
 
-from .postprocess import label_map, names_to_class_probs, suppress_small_classes
+from .postprocess import label_map, names_to_class_probs, suppress_small_classes, unflip
 
 WINDOW_PADDINGS = (None, 'center', 'corner')
 
 
 @MODELS.register_module()
-class TrainingFreeSegmentor(BaseSegmentor):
+class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
     """Open-vocabulary segmentation from a frozen CLIP: MaskCLIP, SCLIP, ClearCLIP, NACLIP and their kin.
 
     A method is a last-block variant plus the values of this class's arguments; everything else is shared:
@@ -32,6 +32,10 @@ class TrainingFreeSegmentor(BaseSegmentor):
     4. optional refinement (PAMR) of the cosine logits, guided by the normalised image;
     5. ``softmax(logit_scale · cos)`` over all names, max over each class's synonyms, optional area threshold,
        argmax, and pixels below ``prob_thd`` sent to the background class.
+
+    Predictions: ``pred_sem_seg`` holds the labels and ``seg_logits`` the class **probabilities** at the original
+    image size (after the synonym maximum and the area threshold; renormalised to sum to one with
+    ``renormalize``). Flipped inputs (``flip`` in the meta, mmseg's test-time augmentation) are flipped back first.
 
     Args:
         clip: ``dict(name=..., pretrained=...)`` (see ``build_clip``).
@@ -76,14 +80,11 @@ class TrainingFreeSegmentor(BaseSegmentor):
             raise ValueError('prob_thd and area_thd relabel pixels as the background class, but '
                              'background_class is None (this vocabulary has no background). Set '
                              'background_class=0 if label 0 is background, or drop prob_thd/area_thd.')
-        clip_model = build_clip(clip['name'], clip.get('pretrained'))
+        clip_model, text_classifier = build_clip_and_text(clip, templates, text_cache_dir)
         clip_model.requires_grad_(False)
         variant = MODELS.build(last_block) if last_block is not None else None
         self.encoder = DenseCLIPVision(clip_model.visual, last_block=variant,
                                        pos_interpolation=pos_interpolation)
-        # The text tower lives outside the module tree: it is only needed when the vocabulary changes.
-        self.text_classifier = TextClassifier(clip_model, templates, clip_name=clip['name'],
-                                              cache_dir=text_cache_dir)
         self.mode = mode
         self.sliding_window = SlidingWindow(crop_size, stride, windows_per_batch) if mode == 'slide' else None
         self.window_padding = window_padding
@@ -94,16 +95,14 @@ class TrainingFreeSegmentor(BaseSegmentor):
         self.window_refinement = MODELS.build(window_refinement) if window_refinement is not None else None
         self.refinement = MODELS.build(refinement) if refinement is not None else None
         self.renormalize = renormalize
-        self.set_vocabulary(vocabulary)
+        self.init_vocabularies(text_classifier, vocabulary)
 
-    def set_vocabulary(self, vocabulary) -> None:
-        """Segment with ``vocabulary`` from now on."""
-        classes = self.text_classifier(Vocabulary.parse(vocabulary))
+    def apply_vocabulary(self, classes: ClassEmbeddings, training: bool) -> None:
+        if training:  # nothing is trained
+            return
         device = next(self.encoder.parameters()).device  # the text tower is not moved with the model
         self.register_buffer('name_embeddings', classes.embeddings.to(device), persistent=False)
         self.register_buffer('name_to_class', classes.name_to_class.to(device), persistent=False)
-        self.vocabulary = classes.vocabulary
-        self.dataset_meta = dict(classes=tuple(self.vocabulary.class_names))
 
     # ---- logits -------------------------------------------------------------------------------------
     def window_cosine(self, windows: torch.Tensor) -> torch.Tensor:
@@ -142,11 +141,12 @@ class TrainingFreeSegmentor(BaseSegmentor):
         cosines = self.image_cosine(inputs, shapes)
         for index, (sample, cosine) in enumerate(zip(data_samples, cosines)):
             ori_shape = tuple(sample.ori_shape)
-            cosine = resize_logits(cosine[None], ori_shape)
+            height, width = shapes[index]
+            guide = inputs[index:index + 1, :, :height, :width]
+            cosine, guide = unflip(cosine[None], sample), unflip(guide, sample)
+            cosine = resize_logits(cosine, ori_shape)
             if self.refinement is not None:
-                height, width = shapes[index]
-                guide = resize_logits(inputs[index:index + 1, :, :height, :width], ori_shape)
-                cosine = self.refinement(guide.to(cosine.dtype), cosine)
+                cosine = self.refinement(resize_logits(guide, ori_shape).to(cosine.dtype), cosine)
             probs = names_to_class_probs(cosine[0].float(), self.name_to_class, len(self.vocabulary),
                                          self.logit_scale)
             if self.area_thd is not None:

@@ -1,0 +1,115 @@
+"""The one vocabulary path of every open-vocabulary model (segmentors now, detectors later).
+
+A model builds its CLIP and text classifier with ``build_clip_and_text``, mixes in ``OpenVocabularyMixin``, sets
+its vocabularies with ``init_vocabularies`` and implements ``apply_vocabulary(classes, training)`` to hand class
+embeddings to its heads. Everything that follows from a vocabulary is kept in sync in one place: the heads'
+classes, ``num_classes``/``out_channels`` (mmseg's inference allocates with them), ``dataset_meta`` (the demo's
+legend), and the map from dataset labels to training classes.
+
+Two vocabularies:
+
+* ``vocabulary``: what the model segments or detects at test time (also the label space of the dataset);
+* ``train_vocabulary``: the classes the training loop classifies against (seen classes in zero-shot settings;
+  the test vocabulary when not given). Dataset labels whose class (by display name) is not in it are ignored in
+  training.
+
+Checkpoints record the CLIP name and a fingerprint of the text tower (``text_tower_meta``); a visual side trained
+against one text tower is silently wrong with another, so ``check_text_tower_meta`` warns once, naming both.
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.logging import print_log
+from torch import nn
+
+from clipdense.models.clip import ClassEmbeddings, TextClassifier, Vocabulary, build_clip
+
+_warned_text_towers = set()
+
+
+def build_clip_and_text(clip: dict, templates: Union[str, Sequence[str]],
+                        text_cache_dir: Optional[str] = 'default') -> Tuple[nn.Module, TextClassifier]:
+    """The CLIP of ``clip = dict(name=..., pretrained=...)`` and a text classifier on its text tower.
+
+    The model keeps the text classifier outside its module tree: the text tower is frozen, not part of
+    checkpoints, and only used when a vocabulary changes. The CLIP's ``visual`` goes to the model's backbone."""
+    clip_model = build_clip(clip['name'], clip.get('pretrained'))
+    return clip_model, TextClassifier(clip_model, templates, clip_name=clip['name'], cache_dir=text_cache_dir)
+
+
+class OpenVocabularyMixin:
+    """Vocabularies of an open-vocabulary model; see the module docstring."""
+
+    ignore_index = 255
+
+    def init_vocabularies(self, text_classifier: TextClassifier, vocabulary, train_vocabulary=None) -> None:
+        """Set the text classifier, the test vocabulary and the training one (default: the test vocabulary, kept as
+        the classes the model was trained on when the test vocabulary changes later)."""
+        self.text_classifier = text_classifier
+        self.train_vocabulary = None
+        self.set_vocabulary(vocabulary)
+        self.set_train_vocabulary(self.vocabulary if train_vocabulary is None else train_vocabulary)
+
+    def set_vocabulary(self, vocabulary) -> None:
+        """Segment (or detect) ``vocabulary`` from now on; the number of classes may change."""
+        classes = self.text_classifier(vocabulary)
+        self.vocabulary = classes.vocabulary
+        self.class_embeddings = classes
+        self.num_classes = self.out_channels = classes.num_classes
+        self.dataset_meta = dict(classes=tuple(self.vocabulary.class_names))
+        self.apply_vocabulary(classes, training=False)
+        self._update_train_label_map()
+
+    def set_train_vocabulary(self, vocabulary) -> None:
+        """Classify against ``vocabulary`` in the training loop from now on."""
+        classes = self.text_classifier(vocabulary)
+        self.train_vocabulary = classes.vocabulary
+        self.train_class_embeddings = classes
+        self.apply_vocabulary(classes, training=True)
+        self._update_train_label_map()
+
+    def apply_vocabulary(self, classes: ClassEmbeddings, training: bool) -> None:
+        """Hand ``classes`` to the model's heads (``training``: the training loop's classes)."""
+        raise NotImplementedError
+
+    def _update_train_label_map(self) -> None:
+        if getattr(self, 'train_vocabulary', None) is None:
+            return
+        train_index = {name: index for index, name in enumerate(self.train_vocabulary.class_names)}
+        self.train_label_map = torch.tensor(
+            [train_index.get(name, self.ignore_index) for name in self.vocabulary.class_names] + [self.ignore_index])
+
+    def to_train_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Dataset labels (classes of ``vocabulary``, ``ignore_index`` elsewhere) → training classes; labels of
+        classes outside ``train_vocabulary`` become ``ignore_index``."""
+        label_map = self.train_label_map.to(labels.device)  # its last entry, ignore_index, takes every other label
+        return label_map[labels.long().clamp(0, len(label_map) - 1)].to(labels.dtype)
+
+    @property
+    def seen_classes(self) -> torch.Tensor:
+        """(num_classes,) bool: which classes of ``vocabulary`` are in ``train_vocabulary``."""
+        return self.train_label_map[:-1] != self.ignore_index
+
+    # ---- checkpoints ---------------------------------------------------------------------------------------
+    def text_tower_meta(self) -> dict:
+        """What a checkpoint records of the text tower this model was trained against."""
+        return dict(clip_name=self.text_classifier.clip_name, fingerprint=self.text_classifier.fingerprint)
+
+    def check_text_tower_meta(self, meta: Optional[dict], source: str = 'the checkpoint') -> None:
+        """Warn once when ``meta`` (a checkpoint's ``meta``) names another text tower than this model's."""
+        recorded = (meta or {}).get('text_tower')
+        if not recorded:
+            return
+        current = self.text_tower_meta()
+        if recorded.get('fingerprint') == current['fingerprint']:
+            return
+        key = (recorded.get('fingerprint'), current['fingerprint'])
+        if key in _warned_text_towers:
+            return
+        _warned_text_towers.add(key)
+        print_log(
+            f"{source} was trained against the text tower of CLIP {recorded.get('clip_name')!r} (fingerprint "
+            f"{str(recorded.get('fingerprint'))[:12]}), but this model encodes its vocabulary with CLIP "
+            f"{current['clip_name']!r} (fingerprint {current['fingerprint'][:12]}): its visual side will be compared "
+            'with text embeddings it was not trained with, which gives silently wrong results. Set '
+            'model.clip.pretrained to the weights the checkpoint was trained with.', logger='current', level=30)
