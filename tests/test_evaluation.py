@@ -94,6 +94,13 @@ def test_seen_unseen_and_harmonic_miou(unseen_classes):
         assert results[name] == pytest.approx(round(value, 2), abs=1e-4), name
 
 
+def test_unseen_classes_from_a_class_name_file(tmp_path):
+    path = tmp_path / 'unseen.txt'
+    path.write_text('cat\nbus\ntree\n')
+    from_file = evaluate(OpenVocabIoUMetric(unseen_classes=str(path), ignore_index=IGNORE))
+    assert from_file == evaluate(OpenVocabIoUMetric(unseen_classes=UNSEEN, ignore_index=IGNORE))
+
+
 @pytest.mark.parametrize('unseen_classes', [None, []])
 def test_all_classes_seen(unseen_classes):
     with warnings.catch_warnings():

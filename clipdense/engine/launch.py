@@ -268,8 +268,8 @@ def init_cpu_process_group(launcher: str) -> None:
     that already exists makes mmengine's Runner skip its own initialisation.
     """
     if launcher != 'pytorch':
-        raise RuntimeError(f"the {launcher!r} launcher needs GPUs; on CPUs start the processes with torchrun "
-                           '(tools/dist_train.sh, tools/dist_test.sh, --launcher pytorch).')
+        raise ConfigError(f"the {launcher!r} launcher needs GPUs; on CPUs start the processes with torchrun "
+                          '(tools/dist_train.sh, tools/dist_test.sh, --launcher pytorch).')
     if not dist.is_initialized():
         os.environ.setdefault('LOCAL_RANK', '0')
         dist.init_process_group(backend='gloo')

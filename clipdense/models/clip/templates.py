@@ -15,9 +15,22 @@ MASKCLIP_85: List[str] = IMAGENET_80 + [
     'this is one {} in the scene.',
 ]
 
+# ZegCLIP (configs/_base_/datasets/text_embedding/get_embedding.ipynb): VOC's single prompt (no period) and the
+# 15 templates of its COCO-Stuff embeddings.
+ZEGCLIP_SINGLE: List[str] = ['a photo of a {}']
+ZEGCLIP_15: List[str] = [
+    'a photo of a {}.', 'a photo of a small {}.', 'a photo of a medium {}.', 'a photo of a large {}.',
+    'This is a photo of a {}.', 'This is a photo of a small {}.', 'This is a photo of a medium {}.',
+    'This is a photo of a large {}.', 'a {} in the scene.', 'a photo of a {} in the scene.',
+    'There is a {} in the scene.', 'There is the {} in the scene.', 'This is a {} in the scene.',
+    'This is the {} in the scene.', 'This is one {} in the scene.',
+]
+
 TEMPLATE_SETS: Dict[str, List[str]] = {
     'imagenet80': IMAGENET_80,
     'maskclip85': MASKCLIP_85,
+    'zegclip_single': ZEGCLIP_SINGLE,
+    'zegclip15': ZEGCLIP_15,
     'photo': ['a photo of a {}.'],
     'identity': ['{}'],
 }

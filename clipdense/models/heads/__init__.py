@@ -1,3 +1,4 @@
 from .text_classifier_head import TextClassifierHead
+from .zegclip_head import ZegCLIPHead
 
-__all__ = ['TextClassifierHead']
+__all__ = ['TextClassifierHead', 'ZegCLIPHead']

@@ -1,6 +1,7 @@
 from typing import List, Optional, Sequence, Union
 
 import torch
+from mmengine.structures import PixelData
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.structures import SegDataSample
 
@@ -46,8 +47,9 @@ class CLIPEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         self.decode_head.set_class_embeddings(classes, training)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[SegDataSample]) -> dict:
+        data_samples = [sample.clone() for sample in data_samples]  # the caller's samples keep dataset labels
         for sample in data_samples:
-            sample.gt_sem_seg.data = self.to_train_labels(sample.gt_sem_seg.data)
+            sample.gt_sem_seg = PixelData(data=self.to_train_labels(sample.gt_sem_seg.data))
         return super().loss(inputs, data_samples)
 
     def slide_inference(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
