@@ -8,6 +8,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 import torch
 
 from clipdense.models.clip import text_state_fingerprint
+from clipdense.models.clip.loading import unwrap_state_dict
 from clipdense.utils import UserError
 
 from .checkpoint import load_local_checkpoint
@@ -36,12 +37,10 @@ def read_released_checkpoint(path: str, unsafe: bool = False) -> Dict[str, torch
         raise ConversionError(
             f'cannot read {path} as a checkpoint ({type(error).__name__}: {str(error).splitlines()[0]}). If it is a '
             'released checkpoint you trust that pickles other objects, pass --unsafe-load.') from error
-    for wrapper in ('state_dict', 'model'):
-        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(wrapper), dict):
-            checkpoint = checkpoint[wrapper]
-    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+    state_dict = unwrap_state_dict(checkpoint)
+    if state_dict is None or not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
         raise ConversionError(f'{path} holds no state dict of tensors.')
-    return {key[len('module.'):] if key.startswith('module.') else key: value for key, value in checkpoint.items()}
+    return state_dict
 
 
 def rename_keys(state_dict: Dict[str, torch.Tensor], rules: Sequence[Rule],

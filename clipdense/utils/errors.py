@@ -36,7 +36,10 @@ def describe_read_error(error: Exception) -> str:
 
 def run_cli(main: Callable[[], object]) -> None:
     """Run a command-line entry point: a ``UserError`` ends it with ``error: <message>`` on stderr and exit
-    status 2 (argparse's status for a bad command line); other exceptions propagate with their traceback."""
+    status 2 (argparse's status for a bad command line); other exceptions propagate with their traceback. The
+    OpenMMLab libraries' deprecation notices that a user cannot act on are hidden."""
+    from .third_party import silence_known_noise
+    silence_known_noise()
     try:
         main()
     except UserError as error:

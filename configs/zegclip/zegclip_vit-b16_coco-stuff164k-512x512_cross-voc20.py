@@ -1,7 +1,7 @@
 # ZegCLIP cross-dataset: the COCO-Stuff-164k inductive model evaluated on VOC-20 without training (layout:
-# docs/datasets.md). Reference: configs/cross_dataset/coco-to-voc.py, with the single-prompt VOC text
-# embeddings as there. As the reference's cross-dataset
-# configs, every class loses 0.1 of its score (penalize='all', which changes no label). Test only:
+# docs/datasets.md). Reference: configs/cross_dataset/coco-to-voc.py, with its single-prompt VOC text. As the
+# reference's cross-dataset configs, every class loses 0.1 of its score (penalize='all', which changes no label).
+# The Context-59 and ADE-150 versions inherit from this one. Test only:
 #   python tools/test.py configs/zegclip/zegclip_vit-b16_coco-stuff164k-512x512_cross-voc20.py CHECKPOINT
 _base_ = ['./zegclip_vit-b16_coco-stuff164k-512x512_inductive.py']
 model = dict(

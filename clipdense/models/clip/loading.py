@@ -104,6 +104,19 @@ def is_openai_state_dict(state_dict: Dict[str, torch.Tensor]) -> bool:
     return has_vision and 'token_embedding.weight' in state_dict and 'text_projection' in state_dict
 
 
+def unwrap_state_dict(checkpoint) -> Optional[Dict[str, torch.Tensor]]:
+    """The state dict inside a loaded checkpoint (``{'state_dict': ...}``, ``{'model': ...}`` or flat), without a
+    ``module.`` prefix that every key carries (DDP); None when there is no non-empty dict."""
+    for wrapper in ('state_dict', 'model'):
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(wrapper), dict):
+            checkpoint = checkpoint[wrapper]
+    if not isinstance(checkpoint, dict) or not checkpoint:
+        return None
+    if all(key.startswith('module.') for key in checkpoint):
+        return {key[len('module.'):]: value for key, value in checkpoint.items()}
+    return checkpoint
+
+
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """Tensors of a CLIP weights file: TorchScript archive, torch pickle (``weights_only``) or safetensors."""
     try:
@@ -118,13 +131,9 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         raise CLIPLoadError(
             f'cannot read CLIP weights file {path} ({describe_read_error(error)}): it is not a complete torch, '
             'TorchScript or safetensors file. Download it again, or give another file.') from error
-    for wrapper in ('state_dict', 'model'):
-        if isinstance(state_dict, dict) and isinstance(state_dict.get(wrapper), dict):
-            state_dict = state_dict[wrapper]
-    if not isinstance(state_dict, dict) or not state_dict:
-        raise CLIPLoadError(f'{path} holds no state dict of tensors (found {type(state_dict).__name__}).')
-    if all(key.startswith('module.') for key in state_dict):
-        state_dict = {key[len('module.'):]: value for key, value in state_dict.items()}
+    state_dict = unwrap_state_dict(state_dict)
+    if state_dict is None:
+        raise CLIPLoadError(f'{path} holds no state dict of tensors.')
     # Metadata of OpenAI's archives, and the causal mask TorchScript stores; neither is a weight.
     for key in ('input_resolution', 'context_length', 'vocab_size', 'attn_mask'):
         state_dict.pop(key, None)

@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .staged_vit import ImageTooSmallError
+from .staged_vit import require_input_size
 
 
 class StagedConvNeXt(nn.Module):
@@ -48,10 +48,7 @@ class StagedConvNeXt(nn.Module):
         return tuple(info['num_chs'] for info in self.trunk.feature_info)
 
     def stem(self, images: torch.Tensor) -> torch.Tensor:
-        if min(images.shape[-2:]) < self.stride:
-            raise ImageTooSmallError(
-                f'input {images.shape[-2]}x{images.shape[-1]} is smaller than the ConvNeXt CLIP\'s stride '
-                f'({self.stride} px): resize the image first.')
+        require_input_size(images, self.stride, "the ConvNeXt CLIP's stride", 'resize the image first.')
         return self.trunk.stem(images)
 
     def run_stages(self, x: torch.Tensor, start: int = 0, stop: Optional[int] = None,

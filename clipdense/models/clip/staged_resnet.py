@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .pos_embed import interpolate_pos_embed
-from .staged_vit import ImageTooSmallError
+from .staged_vit import require_input_size
 
 
 class StagedModifiedResNet(nn.Module):
@@ -39,10 +39,7 @@ class StagedModifiedResNet(nn.Module):
 
     def stem(self, images: torch.Tensor) -> torch.Tensor:
         """The three stem convolutions and the average pool (stride 4)."""
-        if min(images.shape[-2:]) < self.stride:
-            raise ImageTooSmallError(
-                f'input {images.shape[-2]}x{images.shape[-1]} is smaller than the ResNet CLIP\'s stride '
-                f'({self.stride} px): resize the image first.')
+        require_input_size(images, self.stride, "the ResNet CLIP's stride", 'resize the image first.')
         return self.visual.stem(images.to(self.visual.conv1.weight.dtype))
 
     def run_layers(self, x: torch.Tensor, start: int = 1, stop: int = 4,

@@ -20,6 +20,13 @@ class ImageTooSmallError(UserError, ValueError):
     """An input smaller than the CLIP's patch (or stride) has no feature position."""
 
 
+def require_input_size(images: torch.Tensor, minimum: int, unit: str, advice: str) -> None:
+    """``ImageTooSmallError`` when a side of ``images`` is shorter than ``minimum`` pixels (the tower's ``unit``)."""
+    height, width = images.shape[-2:]
+    if height < minimum or width < minimum:
+        raise ImageTooSmallError(f'input {height}x{width} is smaller than {unit} ({minimum} px): {advice}')
+
+
 def insert_tokens(x: torch.Tensor, tokens: torch.Tensor, index: int) -> torch.Tensor:
     """``tokens`` (B, n, C), or (1, n, C) / (n, C) shared by the batch, placed before position ``index`` of ``x``
     (B, L, C)."""
@@ -77,12 +84,10 @@ class StagedViT(nn.Module):
 
     def patch_grid(self, images: torch.Tensor) -> Tuple[int, int]:
         patch = self.patch_size
-        height, width = images.shape[-2:]
-        if height < patch or width < patch:
-            raise ImageTooSmallError(
-                f'input {height}x{width} is smaller than the CLIP patch ({patch} px): resize the image first (the '
-                "configs' Resize does) or pad windows to the patch (window_padding='center' or 'corner').")
-        return height // patch, width // patch
+        require_input_size(images, patch, 'the CLIP patch',
+                           "resize the image first (the configs' Resize does) or pad windows to the patch "
+                           "(window_padding='center' or 'corner').")
+        return images.shape[-2] // patch, images.shape[-1] // patch
 
     # ---- stages -----------------------------------------------------------------------------------------
     def positional_embedding(self, grid: Tuple[int, int], mode: Optional[str] = None) -> torch.Tensor:
