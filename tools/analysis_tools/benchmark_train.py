@@ -111,11 +111,17 @@ def count_macs(method: str) -> float:
     """G-MACs of one crop at inference (FlopCounterMode counts 2 FLOPs per MAC; attention matmuls included)."""
     from torch.utils.flop_counter import FlopCounterMode
     model, cfg = build(method, 'cpu')
-    model.eval()
+    model.eval().requires_grad_(False)  # torch's module tracker expects a graph for tensors that require grad
     inputs, _ = random_batch(model, cfg, 1, 'cpu')
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter, torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
-        model.decode_head(model.extract_feat(inputs))
+    # nn.MultiheadAttention's fused inference path is one op the counter has no formula for: count the unfused one.
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), counter, torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+            model.decode_head(model.extract_feat(inputs))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast_path)
     return counter.get_total_flops() / 2 / 1e9
 
 
