@@ -43,3 +43,16 @@ def test_missing_checkpoint_is_named(tmp_path):
     register_all_modules()
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         _load_checkpoint(str(tmp_path / 'nowhere.pth'))
+
+
+def test_cpu_autocast_optim_wrapper_runs_forward_passes_in_bf16():
+    register_all_modules()
+    from clipdense.registry import OPTIM_WRAPPERS
+    model = torch.nn.Linear(4, 3)
+    wrapper = OPTIM_WRAPPERS.build(dict(type='CPUAutocastOptimWrapper',
+                                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+    with wrapper.optim_context(model):
+        out = model(torch.randn(2, 4))
+    assert out.dtype == torch.bfloat16
+    wrapper.update_params(out.float().sum())
+    assert model.weight.dtype == torch.float32

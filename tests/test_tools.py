@@ -85,8 +85,10 @@ def run(args, cwd, extra_env=None):
 def test_train_resume_test(tiny_experiment):
     folder, config = tiny_experiment
     work_dir = folder / 'work'
-    run([sys.executable, 'tools/train.py', str(config), '--work-dir', str(work_dir),
-         '--cfg-options', 'train_cfg.max_iters=2'], ROOT)
+    # --amp without a GPU: bf16 autocast (CPUAutocastOptimWrapper).
+    output = run([sys.executable, 'tools/train.py', str(config), '--work-dir', str(work_dir), '--amp',
+                  '--cfg-options', 'train_cfg.max_iters=2'], ROOT)
+    assert 'CPUAutocastOptimWrapper' in output
     assert (work_dir / 'iter_2.pth').is_file()
 
     # --resume continues from iter_2 (loading mmengine's checkpoint under torch's weights_only default).

@@ -6,6 +6,7 @@
 """
 import argparse
 
+import torch
 from mmengine.runner import Runner
 
 from clipdense.engine import (add_runner_args, check_dataset_paths, dataloaders_in_use, load_runner_config,
@@ -18,7 +19,8 @@ def parse_args():
     add_runner_args(parser)
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from the given checkpoint, or from the latest one in the work dir')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (fp16 with loss scaling on GPUs, bf16 autocast on CPUs)')
     return parse_runner_args(parser)
 
 
@@ -26,9 +28,11 @@ def main():
     args = parse_args()
     cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     try:
-        if args.amp:
+        if args.amp and torch.cuda.is_available():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        elif args.amp:
+            cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
         if args.resume == 'auto':
             cfg.resume, cfg.load_from = True, None
         elif args.resume:
