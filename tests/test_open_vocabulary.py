@@ -19,20 +19,22 @@ pytestmark = pytest.mark.usefixtures('clipdense_scope')
 CLIP_MEAN, CLIP_STD = [122.771, 116.746, 104.094], [68.501, 66.632, 70.323]
 
 
+TINY_MODEL = dict(
+    type='CLIPEncoderDecoder',
+    data_preprocessor=dict(type='SegDataPreProcessor', mean=CLIP_MEAN, std=CLIP_STD, bgr_to_rgb=True,
+                           pad_val=0, seg_pad_val=255),
+    clip=dict(name='test-tiny-vit', pretrained=None), templates='photo', vocabulary='cat,dog,sofa',
+    backbone=dict(type='CLIPVisionBackbone'),
+    decode_head=dict(type='TextClassifierHead', in_channels=32, in_index=-1, channels=16, embed_dim=32,
+                     dropout_ratio=0.0, norm_cfg=dict(type='BN', requires_grad=True), align_corners=False,
+                     loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    train_cfg=dict(), test_cfg=dict(mode='slide', crop_size=(32, 32), stride=(16, 16)))
+
+
 def tiny_clip_fcn(**overrides):
     """A CLIPEncoderDecoder on the tiny test ViT (joint space 32-d, patch 8)."""
     torch.manual_seed(0)
-    cfg = dict(
-        type='CLIPEncoderDecoder',
-        data_preprocessor=dict(type='SegDataPreProcessor', mean=CLIP_MEAN, std=CLIP_STD, bgr_to_rgb=True,
-                               pad_val=0, seg_pad_val=255),
-        clip=dict(name='test-tiny-vit', pretrained=None), templates='photo', vocabulary='cat,dog,sofa',
-        backbone=dict(type='CLIPVisionBackbone'),
-        decode_head=dict(type='TextClassifierHead', in_channels=32, in_index=-1, channels=16, embed_dim=32,
-                         dropout_ratio=0.0, norm_cfg=dict(type='BN', requires_grad=True), align_corners=False,
-                         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-        train_cfg=dict(), test_cfg=dict(mode='slide', crop_size=(32, 32), stride=(16, 16)))
-    cfg.update(overrides)
+    cfg = dict(TINY_MODEL, **overrides)
     return MODELS.build(ConfigDict(cfg))  # as from a config file (attribute access to test_cfg)
 
 
@@ -147,3 +149,17 @@ def test_the_fingerprint_follows_the_text_tower_only():
     with torch.no_grad():
         clip.token_embedding.weight[0, 0] += 1.0
     assert text_tower_fingerprint(clip) != before
+
+
+def test_init_model_warns_for_a_checkpoint_of_another_text_tower(tmp_path, monkeypatch):
+    model = tiny_clip_fcn()
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'text_tower': dict(clip_name='ViT-L-14', fingerprint='e' * 40)}}, path)
+    config = tmp_path / 'tiny.py'
+    config.write_text("default_scope = 'clipdense'\n" + f"model = {dict(TINY_MODEL)!r}\n")
+    messages = []
+    monkeypatch.setattr('clipdense.models.utils.open_vocabulary.print_log',
+                        lambda message, logger=None, level=None: messages.append(message))
+    init_model(str(config), str(path))
+    assert len(messages) == 1 and "'ViT-L-14'" in messages[0] and str(path) in messages[0]

@@ -65,6 +65,8 @@ def init_model(config: Union[str, Path, Config], checkpoint: Optional[str] = Non
         meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta', {})
         if 'dataset_meta' in meta and not getattr(model, 'dataset_meta', None):
             model.dataset_meta = meta['dataset_meta']
+        if hasattr(model, 'check_text_tower_meta'):
+            model.check_text_tower_meta(meta, source=str(checkpoint))
     model.cfg = cfg
     return model.to(device).eval()
 

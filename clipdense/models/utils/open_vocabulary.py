@@ -64,7 +64,6 @@ class OpenVocabularyMixin:
         """Classify against ``vocabulary`` in the training loop from now on."""
         classes = self.text_classifier(vocabulary)
         self.train_vocabulary = classes.vocabulary
-        self.train_class_embeddings = classes
         self.apply_vocabulary(classes, training=True)
         self._update_train_label_map()
 
