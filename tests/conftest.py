@@ -24,7 +24,12 @@ TINY_CONVNEXT = dict(embed_dim=32,
                      vision_cfg=dict(timm_model_name='convnext_atto', timm_model_pretrained=False, timm_pool='',
                                      timm_proj='linear', image_size=64),
                      text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=1))
-TINY_CONFIGS = {'test-tiny-vit': TINY_VIT, 'test-tiny-rn': TINY_RN, 'test-tiny-convnext': TINY_CONVNEXT}
+# Four blocks with 2 heads: enough to split CLIP for SAN (features, fusions, recognition blocks).
+TINY_VIT4 = dict(embed_dim=32, quick_gelu=True,
+                 vision_cfg=dict(image_size=32, layers=4, width=64, patch_size=8, head_width=32),
+                 text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=2))
+TINY_CONFIGS = {'test-tiny-vit': TINY_VIT, 'test-tiny-vit4': TINY_VIT4, 'test-tiny-rn': TINY_RN,
+                'test-tiny-convnext': TINY_CONVNEXT}
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -1,4 +1,5 @@
 from .clip_vision_backbone import CLIPVisionBackbone
 from .deep_prompt_clip_vit import DeepPromptCLIPViT
+from .san_clip_vit import SANCLIPFeatures, SANCLIPViT
 
-__all__ = ['CLIPVisionBackbone', 'DeepPromptCLIPViT']
+__all__ = ['CLIPVisionBackbone', 'DeepPromptCLIPViT', 'SANCLIPFeatures', 'SANCLIPViT']

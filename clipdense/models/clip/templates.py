@@ -26,11 +26,21 @@ ZEGCLIP_15: List[str] = [
     'This is the {} in the scene.', 'This is one {} in the scene.',
 ]
 
+# ViLD's 14 templates as SAN uses them (MendelXu/SAN san/model/clip_utils/utils.py), in its order; four of them
+# have no trailing period.
+VILD_14: List[str] = [
+    'a photo of a {}.', 'This is a photo of a {}', 'There is a {} in the scene', 'There is the {} in the scene',
+    'a photo of a {} in the scene', 'a photo of a small {}.', 'a photo of a medium {}.', 'a photo of a large {}.',
+    'This is a photo of a small {}.', 'This is a photo of a medium {}.', 'This is a photo of a large {}.',
+    'There is a small {} in the scene.', 'There is a medium {} in the scene.', 'There is a large {} in the scene.',
+]
+
 TEMPLATE_SETS: Dict[str, List[str]] = {
     'imagenet80': IMAGENET_80,
     'maskclip85': MASKCLIP_85,
     'zegclip_single': ZEGCLIP_SINGLE,
     'zegclip15': ZEGCLIP_15,
+    'vild14': VILD_14,
     'photo': ['a photo of a {}.'],
     'identity': ['{}'],
 }

@@ -1,4 +1,5 @@
+from .san_head import SANHead
 from .text_classifier_head import TextClassifierHead
 from .zegclip_head import ZegCLIPHead
 
-__all__ = ['TextClassifierHead', 'ZegCLIPHead']
+__all__ = ['SANHead', 'TextClassifierHead', 'ZegCLIPHead']

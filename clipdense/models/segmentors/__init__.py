@@ -1,5 +1,6 @@
 from .clip_encoder_decoder import CLIPEncoderDecoder
+from .san import SAN
 from .training_free import TrainingFreeSegmentor
 from .zegclip import ZegCLIP
 
-__all__ = ['CLIPEncoderDecoder', 'TrainingFreeSegmentor', 'ZegCLIP']
+__all__ = ['CLIPEncoderDecoder', 'SAN', 'TrainingFreeSegmentor', 'ZegCLIP']

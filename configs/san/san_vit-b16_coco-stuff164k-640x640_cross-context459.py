@@ -1,0 +1,23 @@
+# SAN ViT-B/16 trained on COCO-Stuff-171 (san_vit-b16_coco-stuff164k-640x640.py), evaluated on PASCAL Context-459
+# (uint16 maps, 65535 ignored) without training, with SAN's 459 names; the figure depends on the detectron2 version
+# (SAN issue #4). Reference (released log): mIoU 16.7. Test only:
+#   python tools/test.py configs/san/san_vit-b16_coco-stuff164k-640x640_cross-context459.py CHECKPOINT
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640.py']
+model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/common/context459.txt')
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeShortestEdge', scale=640, max_size=2560),
+    dict(type='Load16BitAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(
+    dataset=dict(_delete_=True, type='PascalContext459Dataset', data_root='data/VOCdevkit/VOC2010',
+                 data_prefix=dict(img_path='JPEGImages', seg_map_path='annotations_detectron2/pc459_val'),
+                 ann_file='ImageSets/SegmentationContext/val.txt', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535)
+test_evaluator = val_evaluator
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None
