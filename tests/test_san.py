@@ -66,14 +66,14 @@ def preprocessor(rounded=False):
 
 
 # ---- mmseg's port with the tiny CLIP's weights ---------------------------------------------------------------------
-def build_port(clip_model, vocabulary):
+def build_port(clip_model, vocabulary, input_scale=0.5):
     """mmseg's SAN port configured like the tiny CLIP, with its weights copied in (open_clip -> mmseg names)."""
     from mmseg.registry import MODELS as MMSEG_MODELS
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     cfg = dict(
         type='MultimodalEncoderDecoder', data_preprocessor=preprocessor(), asymetric_input=True,
-        encoder_resolution=0.5,
+        encoder_resolution=input_scale,
         image_encoder=dict(type='VisionTransformer', img_size=(32, 32), patch_size=8, patch_pad=0, in_channels=3,
                            embed_dims=64, num_layers=SPLIT, num_heads=2, mlp_ratio=4, out_origin=True,
                            out_indices=(0, 1, 2), qkv_bias=True, with_cls_token=True, output_cls_token=True,
@@ -143,12 +143,12 @@ def load_converter():
     return module
 
 
-def tiny_config(clip_file, vocabulary, mask_combine='original'):
+def tiny_config(clip_file, vocabulary, mask_combine='original', input_scale=0.5):
     cfg = Config.fromfile(B16)
     cfg.model.update(
         data_preprocessor=preprocessor(), clip=dict(name='test-tiny-vit4', pretrained=clip_file),
         vocabulary=list(vocabulary), text_cache_dir=None,
-        backbone=dict(split=SPLIT, feature_layers=(0, 1, 2, 3)),
+        backbone=dict(split=SPLIT, feature_layers=(0, 1, 2, 3), input_scale=input_scale),
         decode_head=dict(embed_dim=32, deep_supervision_idxs=[2], mask_combine=mask_combine, san_cfg=san_cfg(),
                          train_cfg=train_cfg()))
     cfg.test_pipeline = make_test_pipeline()
@@ -164,13 +164,13 @@ def tiny_clip(tmp_path_factory):
     return clip_model.eval(), str(path)
 
 
-def converted_pair(tiny_clip, tmp_path, vocabulary, mask_combine='padded'):
+def converted_pair(tiny_clip, tmp_path, vocabulary, mask_combine='padded', input_scale=0.5):
     clip_model, clip_file = tiny_clip
-    port = build_port(clip_model, vocabulary)
+    port = build_port(clip_model, vocabulary, input_scale)
     source, destination = tmp_path / 'mmseg_san.pth', tmp_path / 'converted.pth'
     torch.save({'state_dict': port.state_dict()}, source)
     load_converter().main([str(source), str(destination)])
-    model = init_model(tiny_config(clip_file, vocabulary, mask_combine), str(destination))
+    model = init_model(tiny_config(clip_file, vocabulary, mask_combine, input_scale), str(destination))
     return port, model
 
 
@@ -183,11 +183,13 @@ def images(seed=0):
 VOCABULARIES = [['cat', 'dog', 'sofa'], ['road, route', 'wall', 'sky', 'tv', 'a person riding a horse']]
 
 
-@pytest.mark.parametrize('vocabulary', VOCABULARIES)
-def test_outputs_equal_mmseg_port(tiny_clip, tmp_path, vocabulary):
-    """``mask_combine='padded'``: the port's combination; the same ``seg_logits`` and labels as the port."""
+@pytest.mark.parametrize('vocabulary, input_scale', [(VOCABULARIES[0], 0.5), (VOCABULARIES[1], 0.5),
+                                                     (VOCABULARIES[1], 0.7)])
+def test_outputs_equal_mmseg_port(tiny_clip, tmp_path, vocabulary, input_scale):
+    """``mask_combine='padded'``: the port's combination; the same ``seg_logits`` and labels as the port. At 0.7
+    (ViT-L/14-336's scale) CLIP's grid is not half the side adapter's: overlapping max-pool windows."""
     from mmseg.apis import inference_model as port_inference
-    port, model = converted_pair(tiny_clip, tmp_path, vocabulary)
+    port, model = converted_pair(tiny_clip, tmp_path, vocabulary, input_scale=input_scale)
     for image in images():
         with torch.no_grad():
             expected = port_inference(port, image)
@@ -381,3 +383,142 @@ def test_optimizer_follows_the_official_recipe(tiny_clip):
     assert {group['lr'] for group in wrapper.optimizer.param_groups} == {1e-4}
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=0.01, norm_type=2)
     assert cfg.param_scheduler == [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=60000, by_epoch=False)]
+
+
+def test_flipped_inputs_are_flipped_back_at_the_original_size(tiny_clip, tmp_path):
+    """Test-time flip (mmseg's ``SegTTAModel`` metas): the flipped image's scores, flipped back."""
+    from mmengine.structures import InstanceData  # noqa: F401 (mmseg's samples import it lazily)
+    from mmseg.structures import SegDataSample
+    _, model = converted_pair(tiny_clip, tmp_path, VOCABULARIES[0], mask_combine='original')
+    image = torch.rand(1, 3, 64, 96)
+
+    def scores(flip):
+        meta = dict(img_shape=(64, 90), pad_shape=(64, 96), ori_shape=(50, 70), img_padding_size=[0, 6, 0, 0],
+                    flip=flip, flip_direction='horizontal')
+        with torch.no_grad():
+            return model.predict(image, [SegDataSample(metainfo=meta)])[0].seg_logits.data
+
+    torch.testing.assert_close(scores(True), scores(False).flip(-1), atol=1e-4, rtol=1e-4)
+
+
+# ---- configs -------------------------------------------------------------------------------------------------------
+CONFIGS = sorted(p[:-3] for p in os.listdir(os.path.join(ROOT, 'configs/san')) if p.endswith('.py'))
+# test set: (classes, ignore index, reference figure ViT-B/16, ViT-L/14)
+CROSS = {'': (171, 255, 41.9, 45.6), '_cross-voc20': (20, 255, 93.9, 95.2), '_cross-context59': (59, 255, 54.1, 57.5),
+         '_cross-ade150': (150, 255, 27.6, 31.9), '_cross-context459': (459, 65535, 16.7, 20.8),
+         '_cross-ade847': (847, 65535, 10.2, 13.0)}
+REAL = [f'san_{arch}_coco-stuff164k-640x640{suffix}' for arch in ('vit-b16', 'vit-l14-336') for suffix in CROSS]
+
+
+def test_every_real_config_is_listed():
+    assert sorted(REAL) == [c for c in CONFIGS if 'synthetic-world' not in c]
+
+
+@pytest.mark.parametrize('stem', REAL)
+def test_config_holds_the_reference_values(stem):
+    from clipdense.models.clip import Vocabulary
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs/san', stem + '.py'))
+    suffix = stem.split('640x640')[1]
+    classes, ignore_index, figure_b, figure_l = CROSS[suffix]
+    large = 'vit-l14' in stem
+    model = cfg.model
+    assert len(Vocabulary.parse(model.vocabulary)) == classes
+    assert model.get('train_vocabulary') is None  # trained on every class of its dataset
+    assert str(figure_l if large else figure_b) in open(os.path.join(ROOT, 'configs/san', stem + '.py')).read()
+    assert (model.clip.name, model.backbone.split, model.backbone.input_scale) == (
+        ('ViT-L-14-336', 18, 0.7) if large else ('ViT-B-16', 9, 0.5))
+    assert model.templates == 'vild14' and model.decode_head.mask_combine == 'original'
+    assert model.data_preprocessor.mean == MEAN and model.data_preprocessor.std == STD
+    assert model.test_cfg.mode == 'whole' and model.data_preprocessor.test_cfg == dict(size_divisor=32)
+    assert dict(type='ResizeShortestEdge', scale=640, max_size=2560) in cfg.test_dataloader.dataset.pipeline
+    assert cfg.test_evaluator.get('ignore_index', 255) == ignore_index
+    if suffix:
+        assert cfg.train_dataloader is None and cfg.train_cfg is None
+    else:
+        assert cfg.train_cfg.max_iters == 60000 and cfg.train_dataloader.batch_size == (4 if large else 8)
+        assert dict(type='Pad', size=(640, 640), pad_val=dict(img=128, seg=255)) in cfg.train_pipeline
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('stem', [stem for stem in REAL if 'vit-b16' in stem])
+def test_config_builds(stem):
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs/san', stem + '.py'))
+    cfg.model.update(clip=dict(name='ViT-B-16', pretrained=None), templates='photo', text_cache_dir=None)
+    model = MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 8_370_866
+    assert model.num_classes == CROSS[stem.split('640x640')[1]][0]
+
+
+@pytest.mark.parametrize('arch, clip_name, expected', [
+    ('vit-b16', 'ViT-B-16', 8_370_866), pytest.param('vit-l14-336', 'ViT-L-14-336', 9_321_650, marks=pytest.mark.slow)])
+def test_trainable_parameters_are_the_references(arch, clip_name, expected):
+    """The official model's count (and mmseg's port's): CLIP's positional embedding, the background embedding and
+    the side adapter."""
+    cfg = Config.fromfile(os.path.join(ROOT, f'configs/san/san_{arch}_coco-stuff164k-640x640.py'))
+    cfg.model.update(clip=dict(name=clip_name, pretrained=None), templates='photo', text_cache_dir=None,
+                     vocabulary='cat,dog')
+    model = MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected
+
+
+# ---- the tools on the synthetic world ---------------------------------------------------------------------------
+SYNTHETIC = os.path.join(ROOT, 'configs/san/san_clipdense-tiny_synthetic-world.py')
+
+
+@pytest.fixture(scope='module')
+def small_world(tmp_path_factory):
+    from clipdense.datasets.synthetic import write_synthetic_world
+    root = tmp_path_factory.mktemp('world')
+    write_synthetic_world(str(root), num_train=12, num_val=3, seed=0)
+    return root
+
+
+def tool(script, *args):
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+    result = subprocess.run([sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    return output
+
+
+def short_run(world, *extra):
+    return ['--cfg-options', f'train_dataloader.dataset.data_root={world}', f'val_dataloader.dataset.data_root={world}',
+            f'test_dataloader.dataset.data_root={world}', 'train_dataloader.batch_size=2',
+            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+            'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False', 'randomness.seed=0',
+            'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1', *extra]
+
+
+@pytest.mark.slow
+def test_train_resume_and_test_through_the_tools(small_world, tmp_path):
+    """tools/train.py for 2 iterations, --resume to 3, tools/test.py on the checkpoint (seen/unseen table)."""
+    import re
+    tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path),
+         *short_run(small_world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=10'))
+    output = tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path), '--resume',
+                  *short_run(small_world, 'train_cfg.max_iters=3', 'train_cfg.val_interval=10'))
+    assert re.search(r'resumed epoch: \d+, iter: 2', output), output[-3000:]
+    assert 'decode.d7.loss_mask_dice' in output
+    output = tool('tools/test.py', SYNTHETIC, str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path / 'test'),
+                  *short_run(small_world))
+    assert re.search(r'Iter\(test\).*mIoU_seen: [\d.]+\s+mIoU_unseen: [\d.]+\s+hIoU', output), output[-3000:]
+
+
+def test_san_vocabularies_prompt_whole_names():
+    """SAN's names with commas (detectron2's `road, route`) are one class each, and the bare comma of the file
+    tokenizes as the official `, `."""
+    from clipdense.models.clip import Vocabulary
+    tokenizer = open_clip.get_tokenizer('ViT-B-16')
+    folder = os.path.join(ROOT, 'clipdense/datasets/vocabularies/san')
+    sizes = {'ade150.txt': 150, 'coco_stuff171.txt': 171, 'context59.txt': 59, 'voc20.txt': 20}
+    for name, size in sizes.items():
+        vocabulary = Vocabulary.parse(os.path.join(folder, name))
+        assert len(vocabulary) == len(vocabulary.names) == size
+    comma_names = [n for n in Vocabulary.parse(os.path.join(folder, 'ade150.txt')).names if ',' in n]
+    assert len(comma_names) == 41 and 'road,route' in comma_names
+    for name in comma_names:
+        prompt = 'There is a {} in the scene'
+        assert torch.equal(tokenizer([prompt.format(name)]), tokenizer([prompt.format(name.replace(',', ', '))]))

@@ -3,14 +3,16 @@ import warnings
 
 # Deprecation notices about the libraries' own internals and defaults clipdense's configs set on purpose.
 KNOWN_NOISE = (
-    r'``build_loss`` would be deprecated',
-    r'`reduce_zero_label` will be deprecated',
-    r'Default ``avg_non_ignore`` is False',
-    r'The draw is False',
+    (r'``build_loss`` would be deprecated', UserWarning),
+    (r'`reduce_zero_label` will be deprecated', UserWarning),
+    (r'Default ``avg_non_ignore`` is False', UserWarning),
+    (r'The draw is False', UserWarning),
+    # mmseg's HungarianAssigner (SAN's matching) still calls the old spelling of autocast
+    (r'`torch\.cuda\.amp\.autocast\(args\.\.\.\)` is deprecated', FutureWarning),
 )
 
 
 def silence_known_noise() -> None:
     """Hide ``KNOWN_NOISE`` (every other warning still shows)."""
-    for message in KNOWN_NOISE:
-        warnings.filterwarnings('ignore', message=message, category=UserWarning)
+    for message, category in KNOWN_NOISE:
+        warnings.filterwarnings('ignore', message=message, category=category)
