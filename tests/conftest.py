@@ -42,6 +42,16 @@ def tiny_clip_configs(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope='session')
+def synthetic_world_2000(tmp_path_factory):
+    """The synthetic world the trained methods' learning proofs train on (2000 training scenes, 40 validation scenes,
+    seed 0), written once per session."""
+    from clipdense.datasets.synthetic import write_synthetic_world
+    root = tmp_path_factory.mktemp('synthetic_world_2000')
+    write_synthetic_world(str(root), num_train=2000, num_val=40, seed=0)
+    return root
+
+
 @pytest.fixture
 def clipdense_scope():
     """Build in clipdense's scope, as configs do with default_scope='clipdense' (a fresh, current instance)."""

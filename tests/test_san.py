@@ -522,3 +522,72 @@ def test_san_vocabularies_prompt_whole_names():
     for name in comma_names:
         prompt = 'There is a {} in the scene'
         assert torch.equal(tokenizer([prompt.format(name)]), tokenizer([prompt.format(name.replace(',', ', '))]))
+
+
+# ---- the learning proof -----------------------------------------------------------------------------------------
+# Measured with this test's own run (1000 iterations of the synthetic config, seed 0, 2 loader workers, 2 CPU cores:
+# 15 min with the world's generation and the evaluations), mIoU (%) on the 40 val scenes of seed 0, 64 classes (48
+# seen in training, 16 unseen): untrained 5.78 seen / 5.88 unseen; trained 10.32 / 2.27 (hIoU 3.72); the trained
+# proposals with ground-truth labels (mask oracle) 79.6 / 88.7. Training-free methods on the same scenes: seen
+# 12.2-15.9, unseen 6.8-8.9; ZegCLIP 13.56 / 12.41 without its seen penalty. See configs/san/README.md.
+MEASURED = dict(untrained_seen=5.78, seen=10.32, unseen=2.27, mask_oracle_seen=79.6, mask_oracle_unseen=88.7)
+CHANCE = 100 / 64 / 2  # uniform random labels give each class an IoU of about 1/127
+
+
+def mask_oracle_miou(model, loader, classes):
+    """mIoU of ``classes`` when every pixel takes the ground-truth majority label of the query whose mask wins it:
+    how good the proposals are, whatever their classification."""
+    intersection, union = torch.zeros(model.num_classes), torch.zeros(model.num_classes)
+    for data in loader:
+        data = model.data_preprocessor(data, False)
+        with torch.no_grad():
+            masks, _ = model.decode_head.predict(model.extract_feat(data['inputs']), None, model.test_cfg)
+        sample = data['data_samples'][0]
+        owner = model._to_original_size(masks[:1], sample)[0].argmax(dim=0)
+        truth = sample.gt_sem_seg.data[0]
+        oracle = torch.full_like(truth, 255)
+        for query in owner.unique():
+            labels = truth[(owner == query) & (truth != 255)]
+            if len(labels):
+                oracle[owner == query] = labels.mode().values
+        valid = truth != 255
+        for label in range(model.num_classes):
+            predicted, actual = (oracle == label) & valid, truth == label
+            intersection[label] += (predicted & actual).sum()
+            union[label] += (predicted | actual).sum()
+    present = (union > 0) & classes
+    return float(100 * (intersection[present] / union[present]).mean())
+
+
+@pytest.mark.slow
+def test_san_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path_factory):
+    """Trained on the 48 seen classes only, SAN's proposals cover the objects of seen and unseen classes (mask
+    oracle near 80-90 mIoU) and seen classes are recognised better than by the untrained model, unseen ones above
+    chance. Recognition, not the masks, is what keeps it below the training-free methods on the tiny CLIP: its last
+    block reads the [SLS] tokens through the class-token attention that only its image-level loss trained, where the
+    training-free methods read the patch features its patch-level loss trained."""
+    from mmengine.runner import Runner
+
+    from clipdense.registry import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(SYNTHETIC)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = str(synthetic_world_2000)
+    cfg.work_dir = str(tmp_path_factory.mktemp('san'))
+    cfg.randomness = dict(seed=0)
+    runner = Runner.from_cfg(cfg)
+    untrained = runner.test()
+    runner.train()
+    trained = runner.test()
+    model = runner.model.eval()
+    loader = runner.build_dataloader(dict(cfg.test_dataloader, num_workers=0, persistent_workers=False))
+    oracle_seen = mask_oracle_miou(model, loader, model.seen_classes)
+    oracle_unseen = mask_oracle_miou(model, loader, ~model.seen_classes)
+    print('SAN on the synthetic world: untrained', untrained, 'trained', trained, 'mask oracle seen/unseen',
+          oracle_seen, oracle_unseen)
+    assert untrained['mIoU_seen'] == pytest.approx(MEASURED['untrained_seen'], abs=2)
+    assert trained['mIoU_seen'] == pytest.approx(MEASURED['seen'], abs=3)
+    assert trained['mIoU_seen'] > untrained['mIoU_seen'] + 2
+    assert trained['mIoU_unseen'] > CHANCE
+    assert oracle_seen == pytest.approx(MEASURED['mask_oracle_seen'], abs=10)
+    assert oracle_unseen == pytest.approx(MEASURED['mask_oracle_unseen'], abs=10)

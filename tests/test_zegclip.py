@@ -482,20 +482,17 @@ CHANCE = 100 / 64 / 2  # uniform random labels give each class an IoU of about 1
 
 
 @pytest.mark.slow
-def test_zegclip_learns_on_the_synthetic_world(tmp_path_factory):
+def test_zegclip_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path_factory):
     """Trained on the 48 seen classes only, ZegCLIP segments the 16 unseen ones far above chance and above every
     training-free method; its seen classes learn too, but after minutes on CPUs their sigmoid scores are not yet
     confident enough for the reference's 0.1 seen penalty, which hands their pixels to unseen classes."""
     from mmengine.runner import Runner
 
-    from clipdense.datasets.synthetic import write_synthetic_world
     from clipdense.registry import register_all_modules
-    world = tmp_path_factory.mktemp('synthetic_world')
-    write_synthetic_world(str(world), num_train=2000, num_val=40, seed=0)
     register_all_modules()
     cfg = Config.fromfile(SYNTHETIC)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = str(world)
+        cfg[loader].dataset.data_root = str(synthetic_world_2000)
     cfg.work_dir = str(tmp_path_factory.mktemp('zegclip'))
     cfg.randomness = dict(seed=0)
     runner = Runner.from_cfg(cfg)
