@@ -143,14 +143,13 @@ def load_converter():
     return module
 
 
-def tiny_config(clip_file, vocabulary, mask_combine='original', input_scale=0.5):
+def tiny_config(clip_file, vocabulary, input_scale=0.5):
     cfg = Config.fromfile(B16)
     cfg.model.update(
         data_preprocessor=preprocessor(), clip=dict(name='test-tiny-vit4', pretrained=clip_file),
         vocabulary=list(vocabulary), text_cache_dir=None,
         backbone=dict(split=SPLIT, feature_layers=(0, 1, 2, 3), input_scale=input_scale),
-        decode_head=dict(embed_dim=32, deep_supervision_idxs=[2], mask_combine=mask_combine, san_cfg=san_cfg(),
-                         train_cfg=train_cfg()))
+        decode_head=dict(embed_dim=32, deep_supervision_idxs=[2], san_cfg=san_cfg(), train_cfg=train_cfg()))
     cfg.test_pipeline = make_test_pipeline()
     return cfg
 
@@ -170,7 +169,9 @@ def converted_pair(tiny_clip, tmp_path, vocabulary, mask_combine='padded', input
     source, destination = tmp_path / 'mmseg_san.pth', tmp_path / 'converted.pth'
     torch.save({'state_dict': port.state_dict()}, source)
     load_converter().main([str(source), str(destination)])
-    model = init_model(tiny_config(clip_file, vocabulary, mask_combine, input_scale), str(destination))
+    # as users do: the CLIP file and the combination through cfg_options
+    model = init_model(tiny_config(None, vocabulary, input_scale), str(destination),
+                       cfg_options={'model.clip.pretrained': clip_file, 'model.test_cfg.mask_combine': mask_combine})
     return port, model
 
 
@@ -427,7 +428,7 @@ def test_config_holds_the_reference_values(stem):
     assert str(figure_l if large else figure_b) in open(os.path.join(ROOT, 'configs/san', stem + '.py')).read()
     assert (model.clip.name, model.backbone.split, model.backbone.input_scale) == (
         ('ViT-L-14-336', 18, 0.7) if large else ('ViT-B-16', 9, 0.5))
-    assert model.templates == 'vild14' and model.decode_head.mask_combine == 'original'
+    assert model.templates == 'vild14' and model.test_cfg.mask_combine == 'original'
     assert model.data_preprocessor.mean == MEAN and model.data_preprocessor.std == STD
     assert model.test_cfg.mode == 'whole' and model.data_preprocessor.test_cfg == dict(size_divisor=32)
     assert dict(type='ResizeShortestEdge', scale=640, max_size=2560) in cfg.test_dataloader.dataset.pipeline

@@ -48,8 +48,14 @@ def build(implementation: str, device: str):
         cfg = Config.fromfile(mmseg_config_path())
         cfg.model.pretrained = None
         cfg.model.data_preprocessor = cfg.data_preprocessor
-    model = MODELS.build(cfg.model).to(device)
-    return model
+    model = MODELS.build(cfg.model)
+    if implementation == 'mmseg':
+        # Without a pretrained file the port's init_weights() crashes, and its text tower keeps torch.empty tensors.
+        text = model.text_encoder
+        torch.nn.init.normal_(text.positional_embedding, std=0.01)
+        torch.nn.init.normal_(text.text_projection, std=text.text_projection.shape[0] ** -0.5)
+        model.decode_head.side_adapter_network.init_weights()
+    return model.to(device)
 
 
 def training_batch(batch_size: int, device: str):

@@ -17,6 +17,14 @@ from clipdense.registry import MODELS
 MASK_COMBINES = ('original', 'padded')
 
 
+def mask_combine(test_cfg) -> str:
+    """``test_cfg.mask_combine`` (default ``'original'``), checked."""
+    combine = (test_cfg or {}).get('mask_combine', 'original')
+    if combine not in MASK_COMBINES:
+        raise ValueError(f'model.test_cfg.mask_combine must be one of {MASK_COMBINES}, got {combine!r}')
+    return combine
+
+
 @MODELS.register_module()
 class SANHead(SideAdapterCLIPHead):
     """SAN's head (MendelXu/SAN; mmseg's ``SideAdapterCLIPHead`` port, whose network equals the official one).
@@ -41,16 +49,15 @@ class SANHead(SideAdapterCLIPHead):
         train_cfg: ``num_points``, ``oversample_ratio``, ``importance_sample_ratio``, ``assigner`` (mmseg's).
         embed_dim: CLIP's joint-space dimension (the background embedding's).
         no_object_weight: CE weight of the no-object class (the others weigh 1).
-        mask_combine: ``'original'`` (official): the mask logits are resized to the padded input, cropped and resized
-            to the original image before the sigmoid and the class sum; ``'padded'`` (mmseg's port): sigmoid and
-            class sum at the padded input, the class map then cropped and resized by mmseg's post-processing.
+
+    ``predict`` follows ``test_cfg.mask_combine``: ``'original'`` (official): the mask logits are resized to the
+    padded input, cropped and resized to the original image before the sigmoid and the class sum (by the
+    segmentor); ``'padded'`` (mmseg's port): sigmoid and class sum at the padded input, the class map then cropped
+    and resized by mmseg's post-processing.
     """
 
     def __init__(self, num_classes: int, san_cfg: dict, deep_supervision_idxs: Sequence[int] = (7,),
-                 train_cfg: dict = None, embed_dim: int = 512, no_object_weight: float = 0.1,
-                 mask_combine: str = 'original', **kwargs):
-        if mask_combine not in MASK_COMBINES:
-            raise ValueError(f'mask_combine must be one of {MASK_COMBINES}, got {mask_combine!r}')
+                 train_cfg: dict = None, embed_dim: int = 512, no_object_weight: float = 0.1, **kwargs):
         san_cfg = ConfigDict(san_cfg)
         if san_cfg.cfg_decoder.num_layers != 1:
             raise ValueError('SAN shares one attention bias among the recognition blocks: '
@@ -68,7 +75,6 @@ class SANHead(SideAdapterCLIPHead):
                                           num_classes=num_classes, assigner=self.train_cfg.assigner)
         self.bg_embed = nn.Parameter(torch.empty(1, embed_dim))
         self.no_object_weight = no_object_weight
-        self.mask_combine = mask_combine
         self.register_buffer('logit_scale', torch.tensor(100.0), persistent=False)
         self.classes = {}
         self.init_weights()
@@ -141,7 +147,7 @@ class SANHead(SideAdapterCLIPHead):
         mask logits resized to the padded input and the class logits, for the segmentor to combine per image at
         its original size."""
         mask_logits, class_logits = self.forward(inputs, [])
-        if self.mask_combine == 'padded':
+        if mask_combine(test_cfg) == 'padded':
             return self.predict_by_feat([mask_logits[-1], class_logits[-1]], batch_img_metas)
         size = inputs[0].shape[2:]
         return F.interpolate(mask_logits[-1], size=size, mode='bilinear', align_corners=False), class_logits[-1]

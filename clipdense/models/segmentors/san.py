@@ -7,6 +7,8 @@ from mmseg.structures import SegDataSample
 
 from clipdense.registry import MODELS
 
+from clipdense.models.heads.san_head import mask_combine
+
 from .clip_encoder_decoder import CLIPEncoderDecoder
 from .postprocess import unflip
 
@@ -19,12 +21,13 @@ class SAN(CLIPEncoderDecoder):
     The backbone sees the padded, normalised image scaled by ``input_scale``; the side adapter sees it at full
     resolution. Whole-image inference (``test_cfg.mode='whole'``, images padded to a multiple of 32 by the data
     preprocessor). ``seg_logits`` holds the semantic scores Σ_q softmax(class)[:-1]·sigmoid(mask) at the original
-    image size, combined as ``decode_head.mask_combine`` says (``'original'``, the official order, or
-    ``'padded'``, mmseg's port); labels are their argmax.
+    image size, combined as ``test_cfg.mask_combine`` says (``'original'``, the official order, or ``'padded'``,
+    mmseg's port); labels are their argmax.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        mask_combine(self.test_cfg)  # a bad value fails at build, not at the first image
         self.decode_head.logit_scale.copy_(self.text_classifier.clip_model.logit_scale.detach().exp())
 
     def extract_feat(self, inputs: torch.Tensor) -> tuple:
@@ -32,7 +35,7 @@ class SAN(CLIPEncoderDecoder):
         return inputs, self.backbone(inputs), self.backbone.recognize
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
-        if self.decode_head.mask_combine == 'padded':
+        if mask_combine(self.test_cfg) == 'padded':
             return super().predict(inputs, data_samples)
         if self.test_cfg.get('mode', 'whole') != 'whole':
             raise ValueError("SAN infers on whole images: set model.test_cfg.mode='whole'")

@@ -23,7 +23,6 @@ model = dict(
         type='SANHead',
         embed_dim=512,
         deep_supervision_idxs=[7],
-        mask_combine='original',
         no_object_weight=0.1,
         san_cfg=dict(
             in_channels=3,
@@ -57,4 +56,5 @@ model = dict(
                  loss_weight=5.0),
         ]),
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    # 'original': the official combination of mask logits at the original size; 'padded': mmseg's port's
+    test_cfg=dict(mode='whole', mask_combine='original'))
