@@ -2,7 +2,7 @@
 # training, with detectron2's ADE-150 names as SAN prompts them (`road, route` is one name; 41 such names, 51 differ
 # from mmseg's). Reference (released log): mIoU 27.6. Test only:
 #   python tools/test.py configs/san/san_vit-b16_coco-stuff164k-640x640_cross-ade150.py CHECKPOINT
-_base_ = ['./san_vit-b16_coco-stuff164k-640x640.py']
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-voc20.py']  # test only, as it
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/san/ade150.txt')
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -17,7 +17,3 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='OpenVocabIoUMetric')
 test_evaluator = val_evaluator
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None

@@ -1,7 +1,7 @@
 # SAN ViT-B/16 trained on COCO-Stuff-171 (san_vit-b16_coco-stuff164k-640x640.py), evaluated on ADE20K-847 (uint16
 # maps, 65535 ignored) without training, with SAN's 847 names. Reference (released log): mIoU 10.2. Test only:
 #   python tools/test.py configs/san/san_vit-b16_coco-stuff164k-640x640_cross-ade847.py CHECKPOINT
-_base_ = ['./san_vit-b16_coco-stuff164k-640x640.py']
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-voc20.py']  # test only, as it
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/common/ade847.txt')
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -17,7 +17,3 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535)
 test_evaluator = val_evaluator
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None

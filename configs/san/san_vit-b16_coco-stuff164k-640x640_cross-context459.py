@@ -2,7 +2,7 @@
 # (uint16 maps, 65535 ignored) without training, with SAN's 459 names; the figure depends on the detectron2 version
 # (SAN issue #4). Reference (released log): mIoU 16.7. Test only:
 #   python tools/test.py configs/san/san_vit-b16_coco-stuff164k-640x640_cross-context459.py CHECKPOINT
-_base_ = ['./san_vit-b16_coco-stuff164k-640x640.py']
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-voc20.py']  # test only, as it
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/common/context459.txt')
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -17,7 +17,3 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535)
 test_evaluator = val_evaluator
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None

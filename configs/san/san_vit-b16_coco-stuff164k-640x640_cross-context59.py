@@ -2,7 +2,7 @@
 # without training, with SAN's names (`diningtable`, not mmseg's `table`). Reference (released log): mIoU 54.1. Test
 # only:
 #   python tools/test.py configs/san/san_vit-b16_coco-stuff164k-640x640_cross-context59.py CHECKPOINT
-_base_ = ['./san_vit-b16_coco-stuff164k-640x640.py']
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-voc20.py']  # test only, as it
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/san/context59.txt')
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -17,7 +17,3 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='OpenVocabIoUMetric')
 test_evaluator = val_evaluator
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None

@@ -1,23 +1,9 @@
 # SAN ViT-L/14-336 trained on COCO-Stuff-171 (san_vit-l14-336_coco-stuff164k-640x640.py), evaluated on ADE20K-847
 # (uint16 maps, 65535 ignored) without training, with SAN's 847 names. Reference (released log): mIoU 13.0. Test only:
 #   python tools/test.py configs/san/san_vit-l14-336_coco-stuff164k-640x640_cross-ade847.py CHECKPOINT
-_base_ = ['./san_vit-l14-336_coco-stuff164k-640x640.py']
-model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/common/ade847.txt')
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=640, max_size=2560),
-    dict(type='Load16BitAnnotations'),
-    dict(type='PackSegInputs'),
-]
-val_dataloader = dict(
-    dataset=dict(_delete_=True, type='ADE20K847Dataset', data_root='data/ADE20K_2021_17_01',
-                 data_prefix=dict(img_path='images_detectron2/validation',
-                                  seg_map_path='annotations_detectron2/validation'),
-                 pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535)
-test_evaluator = val_evaluator
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-ade847.py']
+# The model of san_vit-l14-336_coco-stuff164k-640x640.py; dataset and vocabulary from the ViT-B/16 test config.
+model = dict(
+    clip=dict(name='ViT-L-14-336', pretrained='openai'),
+    backbone=dict(split=18, feature_layers=(0, 6, 12, 18), input_scale=0.7),
+    decode_head=dict(embed_dim=768, san_cfg=dict(clip_channels=1024, cfg_decoder=dict(num_heads=16))))

@@ -2,22 +2,9 @@
 # Context-459 (uint16 maps, 65535 ignored) without training, with SAN's 459 names; the figure depends on the
 # detectron2 version (SAN issue #4). Reference (released log): mIoU 20.8. Test only:
 #   python tools/test.py configs/san/san_vit-l14-336_coco-stuff164k-640x640_cross-context459.py CHECKPOINT
-_base_ = ['./san_vit-l14-336_coco-stuff164k-640x640.py']
-model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/common/context459.txt')
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=640, max_size=2560),
-    dict(type='Load16BitAnnotations'),
-    dict(type='PackSegInputs'),
-]
-val_dataloader = dict(
-    dataset=dict(_delete_=True, type='PascalContext459Dataset', data_root='data/VOCdevkit/VOC2010',
-                 data_prefix=dict(img_path='JPEGImages', seg_map_path='annotations_detectron2/pc459_val'),
-                 ann_file='ImageSets/SegmentationContext/val.txt', pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535)
-test_evaluator = val_evaluator
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-context459.py']
+# The model of san_vit-l14-336_coco-stuff164k-640x640.py; dataset and vocabulary from the ViT-B/16 test config.
+model = dict(
+    clip=dict(name='ViT-L-14-336', pretrained='openai'),
+    backbone=dict(split=18, feature_layers=(0, 6, 12, 18), input_scale=0.7),
+    decode_head=dict(embed_dim=768, san_cfg=dict(clip_channels=1024, cfg_decoder=dict(num_heads=16))))

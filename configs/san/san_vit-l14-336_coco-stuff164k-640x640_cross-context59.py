@@ -2,22 +2,9 @@
 # Context-59 without training, with SAN's names (`diningtable`, not mmseg's `table`). Reference (released log): mIoU
 # 57.5. Test only:
 #   python tools/test.py configs/san/san_vit-l14-336_coco-stuff164k-640x640_cross-context59.py CHECKPOINT
-_base_ = ['./san_vit-l14-336_coco-stuff164k-640x640.py']
-model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/san/context59.txt')
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=640, max_size=2560),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
-val_dataloader = dict(
-    dataset=dict(_delete_=True, type='PascalContextDataset59', data_root='data/VOCdevkit/VOC2010',
-                 data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassContext'),
-                 ann_file='ImageSets/SegmentationContext/val.txt', pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='OpenVocabIoUMetric')
-test_evaluator = val_evaluator
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None
+_base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-context59.py']
+# The model of san_vit-l14-336_coco-stuff164k-640x640.py; dataset and vocabulary from the ViT-B/16 test config.
+model = dict(
+    clip=dict(name='ViT-L-14-336', pretrained='openai'),
+    backbone=dict(split=18, feature_layers=(0, 6, 12, 18), input_scale=0.7),
+    decode_head=dict(embed_dim=768, san_cfg=dict(clip_channels=1024, cfg_decoder=dict(num_heads=16))))

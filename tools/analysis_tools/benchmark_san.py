@@ -23,6 +23,7 @@ import statistics
 import time
 
 import torch
+from benchmark_train import autocast  # this script's folder is on sys.path (also in spawned processes)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLIPDENSE_CONFIG = os.path.join(ROOT, 'configs/san/san_vit-b16_coco-stuff164k-640x640.py')
@@ -78,12 +79,6 @@ def test_batch(device: str):
     image = (torch.rand(3, 640, 853, generator=torch.Generator().manual_seed(1)) * 255).to(device)
     sample = SegDataSample(metainfo=dict(img_shape=(640, 853), ori_shape=(480, 640)))
     return dict(inputs=[image], data_samples=[sample])
-
-
-def autocast(device: str, precision: str):
-    if precision == 'fp32':
-        return torch.autocast(device_type=device, enabled=False)
-    return torch.autocast(device_type=device, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
 
 
 def measure(implementation: str, mode: str, device: str, precision: str, steps: int, batch_size: int, queue):
