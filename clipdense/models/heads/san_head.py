@@ -11,19 +11,10 @@ from mmseg.models.decode_heads.san_head import SideAdapterCLIPHead, SideAdapterN
 from mmseg.utils import MatchMasks
 from torch import nn
 
-from clipdense.models.clip import ClassEmbeddings, max_over_synonyms
+from clipdense.models.clip import ClassEmbeddings
 from clipdense.registry import MODELS
 
-MASK_COMBINES = ('original', 'padded')
-
-
-def mask_combine(test_cfg) -> str:
-    """``test_cfg.mask_combine`` (default ``'original'``), checked."""
-    combine = (test_cfg or {}).get('mask_combine', 'original')
-    if combine not in MASK_COMBINES:
-        raise ValueError(f'model.test_cfg.mask_combine must be one of {MASK_COMBINES}, got {combine!r}')
-    return combine
-
+from .mask_classification import mask_combine, per_class_logits, semantic_scores
 
 @MODELS.register_module()
 class SANHead(SideAdapterCLIPHead):
@@ -119,11 +110,7 @@ class SANHead(SideAdapterCLIPHead):
         """(B, Q, classes + 1) logits of mask embeddings (B, Q, embed_dim); the last column is no-object."""
         rows, classes = self.classifier()
         logits = torch.einsum('bqc,nc->bqn', mask_embeddings, rows.to(mask_embeddings))
-        if len(classes.vocabulary.names) == classes.num_classes:
-            return logits
-        per_class = max_over_synonyms(logits[..., :-1].transpose(1, 2), classes.name_to_class.to(logits.device),
-                                      classes.num_classes).transpose(1, 2)
-        return torch.cat([per_class, logits[..., -1:]], dim=-1)
+        return per_class_logits(logits, classes)
 
     # ---- forward -----------------------------------------------------------------------------------------------
     def forward(self, inputs: tuple, deep_supervision_idxs: Sequence[int]) -> Tuple[List, List]:
@@ -135,12 +122,7 @@ class SANHead(SideAdapterCLIPHead):
         class_logits = [self.class_logits(recognize(features, biases[0])) for biases in attn_biases]
         return mask_logits, class_logits
 
-    @staticmethod
-    def semantic_scores(mask_logits: torch.Tensor, class_logits: torch.Tensor) -> torch.Tensor:
-        """Σ_q softmax(class logits)[c] · sigmoid(mask logit) per class (B, classes, H, W): the no-object column
-        takes part in the softmax, then is dropped."""
-        probs = class_logits.softmax(dim=-1)[..., :-1]
-        return torch.einsum('bqc,bqhw->bchw', probs, mask_logits.sigmoid())
+    semantic_scores = staticmethod(semantic_scores)
 
     def predict(self, inputs: tuple, batch_img_metas: List[dict], test_cfg) -> torch.Tensor:
         """``'padded'``: the class scores at the padded input size (mmseg's port). ``'original'``: the last block's
