@@ -9,6 +9,8 @@ KNOWN_NOISE = (
     (r'The draw is False', UserWarning),
     # mmseg's HungarianAssigner (SAN's matching) still calls the old spelling of autocast
     (r'`torch\.cuda\.amp\.autocast\(args\.\.\.\)` is deprecated', FutureWarning),
+    # mmdet's point generator (FC-CLIP's pixel decoder) calls torch.meshgrid without `indexing`
+    (r'torch\.meshgrid: in an upcoming release', UserWarning),
 )
 
 

@@ -3,11 +3,12 @@
 Every clipdense config names its CLIP at ``model.clip.name`` / ``model.clip.pretrained``:
 
 * ``name``: an open_clip model name (``ViT-B-16``, ``RN50``, ``convnext_base_w`` ...), clipdense's own
-  ``clipdense-tiny``, or ``None`` to read an OpenAI-format architecture off the weights file.
+  ``clipdense-tiny`` (ViT) and ``clipdense-tiny-convnext``, or ``None`` to read an OpenAI-format architecture off
+  the weights file.
 * ``pretrained``:
 
   - an open_clip tag (``openai``, ``laion2b_s34b_b88k`` ...), downloaded by open_clip;
-  - ``embedded``: the tiny CLIP shipped in ``clipdense/assets`` (only for ``clipdense-tiny``);
+  - ``embedded``: the tiny CLIPs shipped in ``clipdense/assets`` (``clipdense-tiny``, ``clipdense-tiny-convnext``);
   - a local file: an OpenAI release (TorchScript archive such as ``ViT-B-16.pt``), an OpenAI-format state dict,
     or an open_clip checkpoint (``.pt``/``.bin``/``.safetensors``);
   - ``None``: random weights (a warning is logged; only useful for tests and benchmarks).
@@ -32,7 +33,8 @@ from clipdense.utils import UserError, describe_read_error
 
 ASSETS = Path(__file__).resolve().parents[2] / 'assets'
 EMBEDDED_CONFIGS = ASSETS / 'clip_configs'
-EMBEDDED_WEIGHTS = {'clipdense-tiny': ASSETS / 'embedded_clip' / 'clipdense-tiny.pt'}
+EMBEDDED_WEIGHTS = {name: ASSETS / 'embedded_clip' / f'{name}.pt'
+                    for name in ('clipdense-tiny', 'clipdense-tiny-convnext')}
 _WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')
 
 

@@ -1,0 +1,22 @@
+# FC-CLIP ConvNeXt-L trained on COCO panoptic (fcclip_convnext-l_coco-panoptic-1024x1024.py), evaluated on PASCAL
+# Context-459 without training, with FC-CLIP's names (context459.txt). Semantic output only in the reference, so
+# classes are combined at the padded input ('padded'). Reference (README, test log): mIoU 18.2 (18.2437).
+# Test only:
+#   python tools/test.py configs/fcclip/fcclip_convnext-l_coco-panoptic_context459.py CHECKPOINT
+_base_ = [
+    '../_base_/models/fcclip_convnext-l.py', '../_base_/datasets/context459.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/inference_only.py'
+]
+model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/context459.txt',
+             test_cfg=dict(mask_combine='padded'))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeShortestEdge', scale=800, max_size=1333),
+    dict(type='Load16BitAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535)
+test_evaluator = val_evaluator
+train_dataloader = None

@@ -1,0 +1,436 @@
+"""FC-CLIP: the released checkpoint's layout converts and loads (every tensor where the official code reads it,
+checked through the path), the trainable parameters are the official model's, the in-vocabulary classifier, the
+out-of-vocabulary classifier and the geometric ensemble compute what the official code computes, both combination
+orders, training, every config, the tools, and the learning proof on the synthetic world."""
+import importlib.util
+import os
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+
+from clipdense.apis import inference_model, init_model
+from clipdense.models.clip import ClassEmbeddings, Vocabulary
+from clipdense.models.heads.mask_classification import mask_pool
+from clipdense.registry import MODELS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE = os.path.join(ROOT, 'configs/fcclip/fcclip_convnext-l_coco-panoptic-1024x1024.py')
+pytestmark = pytest.mark.usefixtures('clipdense_scope')
+
+# The tiny ConvNeXt CLIP (test-tiny-convnext: convnext_atto, stages 40/80/160/320, joint space 32) under an FC-CLIP
+# head of width 32 (4 heads), 2 deformable encoder layers, 3 decoder layers, 6 queries.
+STAGES = (40, 80, 160, 320)
+WIDTH, HEADS, ENCODER_LAYERS, DECODER_LAYERS, QUERIES, EMBED = 32, 4, 2, 3, 6, 32
+ENCODER_FFN, DECODER_FFN = 4 * WIDTH, 8 * WIDTH
+SCALE = 96  # test short side
+
+
+def tiny_config(vocabulary=('cat', 'dog;puppy', 'sofa'), train_vocabulary=('cat', 'dog', 'table'),
+                clip_file=None, mask_combine='original'):
+    cfg = Config.fromfile(BASE)
+    head = cfg.model.decode_head
+    head.update(in_channels=list(STAGES), feat_channels=WIDTH, out_channels=WIDTH, embed_dim=EMBED, num_queries=QUERIES)
+    head.pixel_decoder.encoder.num_layers = ENCODER_LAYERS
+    head.pixel_decoder.encoder.layer_cfg.self_attn_cfg.update(embed_dims=WIDTH, num_heads=HEADS)
+    head.pixel_decoder.encoder.layer_cfg.ffn_cfg.update(embed_dims=WIDTH, feedforward_channels=ENCODER_FFN)
+    head.pixel_decoder.positional_encoding.num_feats = WIDTH // 2
+    head.positional_encoding.num_feats = WIDTH // 2
+    head.transformer_decoder.num_layers = DECODER_LAYERS
+    for attention in ('self_attn_cfg', 'cross_attn_cfg'):
+        head.transformer_decoder.layer_cfg[attention].update(embed_dims=WIDTH, num_heads=HEADS)
+    head.transformer_decoder.layer_cfg.ffn_cfg.update(embed_dims=WIDTH, feedforward_channels=DECODER_FFN)
+    head.train_cfg.num_points = 256
+    cfg.model.update(clip=dict(name='test-tiny-convnext', pretrained=clip_file), vocabulary=list(vocabulary),
+                     train_vocabulary=list(train_vocabulary), text_cache_dir=None,
+                     test_cfg=dict(mode='whole', mask_combine=mask_combine))
+    cfg.test_pipeline = [dict(type='LoadImageFromFile'), dict(type='ResizeShortestEdge', scale=SCALE, max_size=4 * SCALE),
+                         dict(type='LoadAnnotations'), dict(type='PackSegInputs')]
+    return cfg
+
+
+def build(**kwargs):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_config(**kwargs).model)
+    model.init_weights()
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def tiny_clip(tmp_path_factory):
+    torch.manual_seed(0)
+    clip_model = open_clip.create_model('test-tiny-convnext')
+    path = tmp_path_factory.mktemp('clip') / 'tiny-convnext.pt'
+    torch.save(clip_model.state_dict(), path)
+    return clip_model.eval(), str(path)
+
+
+# ---- the released checkpoint ------------------------------------------------------------------------------------
+def official_state_dict(clip_model, num_classes=133, seed=0):
+    """A state dict laid out as FC-CLIP's released checkpoint is (detectron2 names and shapes of bytedance/fc-clip's
+    FCCLIP, FCCLIPHead, MSDeformAttnPixelDecoder and MultiScaleMaskedTransformerDecoder; the frozen CLIP under
+    backbone.clip_model), for the tiny sizes, with random values."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {f'backbone.clip_model.{key}': value for key, value in clip_model.state_dict().items()}
+
+    def add(key, *shape):
+        state[key] = torch.randn(*shape, generator=generator) * 0.2
+
+    def linear(key, out_features, in_features):
+        add(f'{key}.weight', out_features, in_features)
+        add(f'{key}.bias', out_features)
+
+    def norm(key, channels=WIDTH):
+        state[f'{key}.weight'] = 1 + torch.randn(channels, generator=generator) * 0.1
+        add(f'{key}.bias', channels)
+
+    pixel = 'sem_seg_head.pixel_decoder.'
+    for index, channels in enumerate(reversed(STAGES[1:])):  # res5, res4, res3
+        add(f'{pixel}input_proj.{index}.0.weight', WIDTH, channels, 1, 1)
+        add(f'{pixel}input_proj.{index}.0.bias', WIDTH)
+        norm(f'{pixel}input_proj.{index}.1')
+    add(f'{pixel}transformer.level_embed', 3, WIDTH)
+    samples = HEADS * 3 * 4  # heads x levels x points
+    for layer in range(ENCODER_LAYERS):
+        prefix = f'{pixel}transformer.encoder.layers.{layer}.'
+        linear(prefix + 'self_attn.sampling_offsets', 2 * samples, WIDTH)
+        linear(prefix + 'self_attn.attention_weights', samples, WIDTH)
+        linear(prefix + 'self_attn.value_proj', WIDTH, WIDTH)
+        linear(prefix + 'self_attn.output_proj', WIDTH, WIDTH)
+        norm(prefix + 'norm1')
+        linear(prefix + 'linear1', ENCODER_FFN, WIDTH)
+        linear(prefix + 'linear2', WIDTH, ENCODER_FFN)
+        norm(prefix + 'norm2')
+    add(f'{pixel}mask_features.weight', WIDTH, WIDTH, 1, 1)
+    add(f'{pixel}mask_features.bias', WIDTH)
+    add(f'{pixel}adapter_1.weight', WIDTH, STAGES[0], 1, 1)
+    norm(f'{pixel}adapter_1.norm')
+    add(f'{pixel}layer_1.weight', WIDTH, WIDTH, 3, 3)
+    norm(f'{pixel}layer_1.norm')
+    predictor = 'sem_seg_head.predictor.'
+    for layer in range(DECODER_LAYERS):
+        for kind, attention in (('self', 'self_attn'), ('cross', 'multihead_attn')):
+            prefix = f'{predictor}transformer_{kind}_attention_layers.{layer}.'
+            add(f'{prefix}{attention}.in_proj_weight', 3 * WIDTH, WIDTH)
+            add(f'{prefix}{attention}.in_proj_bias', 3 * WIDTH)
+            linear(f'{prefix}{attention}.out_proj', WIDTH, WIDTH)
+            norm(f'{prefix}norm')
+        prefix = f'{predictor}transformer_ffn_layers.{layer}.'
+        linear(prefix + 'linear1', DECODER_FFN, WIDTH)
+        linear(prefix + 'linear2', WIDTH, DECODER_FFN)
+        norm(prefix + 'norm')
+    norm(f'{predictor}decoder_norm')
+    add(f'{predictor}query_feat.weight', QUERIES, WIDTH)
+    add(f'{predictor}query_embed.weight', QUERIES, WIDTH)
+    add(f'{predictor}level_embed.weight', 3, WIDTH)
+    for index in range(3):
+        linear(f'{predictor}mask_embed.layers.{index}', WIDTH, WIDTH)
+        linear(f'{predictor}class_embed.layers.{index}', EMBED if index == 2 else WIDTH, WIDTH)
+    norm(f'{predictor}_mask_pooling_proj.0')
+    linear(f'{predictor}_mask_pooling_proj.1', WIDTH, WIDTH)
+    state[f'{predictor}logit_scale'] = torch.tensor(2.5)
+    add('void_embedding.weight', 1, EMBED)
+    state['criterion.empty_weight'] = torch.tensor([1.0] * num_classes + [0.1])
+    return state
+
+
+def load_converter():
+    path = os.path.join(ROOT, 'tools/model_converters/fcclip2clipdense.py')
+    spec = importlib.util.spec_from_file_location('fcclip2clipdense', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def converted(tiny_clip, tmp_path_factory):
+    clip_model, clip_file = tiny_clip
+    folder = tmp_path_factory.mktemp('fcclip')
+    official = official_state_dict(clip_model)
+    torch.save({'model': official, 'iteration': 368749}, folder / 'fcclip_cocopan.pth')
+    load_converter().main([str(folder / 'fcclip_cocopan.pth'), str(folder / 'converted.pth')])
+    return official, str(folder / 'converted.pth'), clip_file
+
+
+def test_converted_checkpoint_loads_strictly_with_every_tensor_in_place(converted):
+    official, destination, clip_file = converted
+    state = torch.load(destination, weights_only=True)['state_dict']
+    model = build(clip_file=clip_file)
+    model.load_state_dict(state, strict=False)
+    expected = {key for key, param in model.named_parameters() if param.requires_grad}
+    expected |= {key for key in model.state_dict() if key.startswith('backbone.')}
+    assert set(state) == expected  # every trainable tensor and the vision tower, nothing else
+    head, pixel = model.decode_head, model.decode_head.pixel_decoder
+    o = lambda key: official[key]  # noqa: E731
+    # the coarsest stage's projection first in both; the decoder's norms in the order cross, self, FFN
+    assert torch.equal(pixel.input_convs[0].conv.weight, o('sem_seg_head.pixel_decoder.input_proj.0.0.weight'))
+    assert pixel.input_convs[0].conv.in_channels == STAGES[-1]
+    assert torch.equal(pixel.level_encoding.weight, o('sem_seg_head.pixel_decoder.transformer.level_embed'))
+    assert torch.equal(pixel.lateral_convs[0].gn.bias, o('sem_seg_head.pixel_decoder.adapter_1.norm.bias'))
+    assert torch.equal(pixel.encoder.layers[1].ffn.layers[1].weight,
+                       o('sem_seg_head.pixel_decoder.transformer.encoder.layers.1.linear2.weight'))
+    layer = head.transformer_decoder.layers[2]
+    for index, kind in enumerate(('cross_attention_layers', 'self_attention_layers', 'ffn_layers')):
+        assert torch.equal(layer.norms[index].weight, o(f'sem_seg_head.predictor.transformer_{kind}.2.norm.weight'))
+    assert torch.equal(layer.cross_attn.attn.in_proj_weight,
+                       o('sem_seg_head.predictor.transformer_cross_attention_layers.2.multihead_attn.in_proj_weight'))
+    assert torch.equal(model.backbone.tower.visual.trunk.stem[0].weight,
+                       o('backbone.clip_model.visual.trunk.stem.0.weight'))
+    meta = torch.load(destination, weights_only=True)['meta']
+    assert meta['text_tower']['fingerprint'] == model.text_classifier.fingerprint  # the same tiny CLIP's text tower
+
+
+def official_layer_norm(x, official, key):
+    return F.layer_norm(x, x.shape[-1:], official[f'{key}.weight'], official[f'{key}.bias'])
+
+
+def official_mlp(x, official, key):
+    for index in range(3):
+        x = F.linear(x, official[f'{key}.layers.{index}.weight'], official[f'{key}.layers.{index}.bias'])
+        x = F.relu(x) if index < 2 else x
+    return x
+
+
+def test_learnable_query_prediction_through_the_official_tensors(converted):
+    """The prediction of the learnable queries (before any decoder layer), recomputed by hand from the official
+    tensors as fcclip_transformer_decoder.py does: decoder_norm → mask_embed MLP → masks on the mask features;
+    masks binarised → mean of the mask features → _mask_pooling_proj → + decoder output → class_embed MLP → cosine
+    with the text rows and the normalised void row × clamp(exp(logit_scale), 100) → best synonym per class."""
+    official, destination, clip_file = converted
+    model = init_model(tiny_config(), destination, cfg_options={'model.clip.pretrained': clip_file})
+    head = model.decode_head
+    images = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        maps, clip_head = model.extract_feat(images)
+        mask_features, _ = head.pixel_decoder(list(maps))
+        class_logits, mask_logits = head((maps, clip_head), None)
+    predictor = 'sem_seg_head.predictor.'
+    query = official_layer_norm(official[predictor + 'query_feat.weight'], official, predictor + 'decoder_norm')
+    masks = torch.einsum('qc,bchw->bqhw', official_mlp(query, official, predictor + 'mask_embed'), mask_features)
+    binary = (masks > 0).float()
+    pooled = torch.einsum('bchw,bqhw->bqc', mask_features, binary / (binary.sum(dim=(2, 3), keepdim=True) + 1e-8))
+    pooled = official_layer_norm(pooled, official, predictor + '_mask_pooling_proj.0')
+    pooled = F.linear(pooled, official[predictor + '_mask_pooling_proj.1.weight'],
+                      official[predictor + '_mask_pooling_proj.1.bias'])
+    embedding = F.normalize(official_mlp(pooled + query, official, predictor + 'class_embed'), dim=-1)
+    classes = head.classes[False]
+    rows = torch.cat([classes.embeddings, F.normalize(official['void_embedding.weight'], dim=-1)])
+    names = official[predictor + 'logit_scale'].exp().clamp(max=100) * embedding @ rows.t()
+    per_class = [names[..., [i for i, c in enumerate(classes.name_to_class.tolist()) if c == k]].amax(dim=-1)
+                 for k in range(classes.num_classes)]
+    expected = torch.stack(per_class + [names[..., -1]], dim=-1)
+    torch.testing.assert_close(mask_logits[0], masks, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(class_logits[0], expected, rtol=1e-5, atol=1e-4)
+
+
+def test_converted_checkpoint_runs_through_inference_model(converted):
+    _, destination, clip_file = converted
+    model = init_model(tiny_config(), destination, cfg_options={'model.clip.pretrained': clip_file})
+    image = np.random.default_rng(0).integers(0, 256, (70, 101, 3), dtype=np.uint8)
+    result = inference_model(model, image, vocabulary='person;man,horse,grass')
+    assert result.seg_logits.data.shape == (3, 70, 101)
+    assert result.pred_sem_seg.data.max() < 3
+
+
+def test_converter_rejects_other_checkpoints(tmp_path, capsys):
+    from clipdense.utils import run_cli
+    converter = load_converter()
+    torch.save({'model': {'side_adapter_network.query_embed': torch.zeros(2, 2)}}, tmp_path / 'san.pth')
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: converter.main([str(tmp_path / 'san.pth'), str(tmp_path / 'out.pth')]))
+    assert exit_info.value.code == 2
+    assert 'not an FC-CLIP checkpoint' in capsys.readouterr().err
+    odd = {'sem_seg_head.predictor.query_feat.weight': torch.zeros(2, 2),
+           'sem_seg_head.pixel_decoder.mask_features.weight': torch.zeros(2, 2),
+           'void_embedding.weight': torch.zeros(1, 2), 'sem_seg_head.extra.weight': torch.zeros(1)}
+    torch.save({'model': odd}, tmp_path / 'odd.pth')
+    with pytest.raises(Exception, match="unexpected key 'sem_seg_head.extra.weight'"):
+        converter.convert(str(tmp_path / 'odd.pth'), str(tmp_path / 'out.pth'))
+
+
+# ---- what FC-CLIP computes --------------------------------------------------------------------------------------
+def test_trainable_parameters_are_the_references():
+    """20,721,601 (bytedance/fc-clip, ConvNeXt-L): pixel decoder 5,790,144, transformer decoder 14,930,689 with the
+    logit scale, void embedding 768; the frozen CLIP is not counted."""
+    cfg = Config.fromfile(BASE)
+    head = MODELS.build(dict(cfg.model.decode_head, num_classes=133))
+    count = lambda module: sum(p.numel() for p in module.parameters() if p.requires_grad)  # noqa: E731
+    assert count(head) == 20_721_601
+    assert count(head.pixel_decoder) == 5_790_144
+    assert count(head) - count(head.pixel_decoder) - head.void_embedding.weight.numel() == 14_930_689
+
+
+def test_mask_pooling_binarises_resizes_and_empties_to_zero():
+    features = torch.arange(2 * 4 * 4, dtype=torch.float).view(1, 2, 4, 4)
+    logits = torch.full((1, 2, 8, 8), -1.0)
+    logits[0, 0, :4, :4] = 3.0  # the top-left quarter, at twice the features' resolution
+    pooled = mask_pool(features, logits)
+    torch.testing.assert_close(pooled[0, 0], features[0, :, :2, :2].mean(dim=(1, 2)))
+    assert torch.equal(pooled[0, 1], torch.zeros(2))
+
+
+def test_geometric_ensemble_is_fcclips():
+    """p = softmax(log(p_in^(1-a) p_out^a)) (1 - p_void) with a = 0.4 for classes sharing a name with the training
+    vocabulary (here 'dog;puppy' by 'dog', and 'cat'), 0.8 otherwise; log(p + 1e-8) returned, void last."""
+    model = build(vocabulary=['cat', ['dog', 'puppy'], 'sofa'], train_vocabulary=['cat', 'dog', 'table'])
+    head = model.decode_head
+    assert head.seen_classes().tolist() == [True, True, False]
+    torch.manual_seed(1)
+    in_logits, out_logits = torch.randn(2, 5, 4) * 3, torch.randn(2, 5, 4) * 3
+    p_in = in_logits[..., :3].softmax(-1)
+    p_out = out_logits[..., :3].softmax(-1)
+    alpha = torch.tensor([0.4, 0.4, 0.8])
+    mixed = (p_in ** (1 - alpha) * p_out ** alpha).log().softmax(-1)
+    void = in_logits.softmax(-1)[..., 3:]
+    expected = torch.log(torch.cat([mixed * (1 - void), void], dim=-1) + 1e-8)
+    torch.testing.assert_close(head.geometric_ensemble(in_logits, out_logits), expected)
+    head.alpha = head.beta = 0.0  # the in-vocabulary classifier alone: its own softmax, void included
+    torch.testing.assert_close(head.geometric_ensemble(in_logits, out_logits),
+                               torch.log(in_logits.softmax(-1) + 1e-8), rtol=1e-5, atol=1e-6)
+
+
+def test_out_of_vocabulary_classifier_pools_clips_last_stage_through_clips_heads():
+    model = build()
+    head = model.decode_head
+    images = torch.randn(1, 3, 64, 64)
+    maps, clip_head = model.extract_feat(images)
+    masks = torch.full((1, 2, 16, 16), -1.0)
+    masks[0, 0, :8] = 1.0  # the top half
+    masks[0, 1] = 1.0  # everything: CLIP's own image embedding
+    logits = head.out_of_vocabulary_logits(maps[-1], masks, clip_head)
+    clip_model = model.text_classifier.clip_model
+    image_embedding = F.normalize(clip_model.encode_image(images), dim=-1)
+    rows, classes = head.classifier()
+    scale = clip_model.logit_scale.exp().clamp(max=100)
+    names = scale * image_embedding @ rows.t()
+    assert logits.shape == (1, 2, classes.num_classes + 1)
+    torch.testing.assert_close(logits[0, 1], names[0], rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(logits[0, 0], logits[0, 1])
+
+
+@pytest.mark.parametrize('combine', ['original', 'padded'])
+def test_the_two_combination_orders(combine):
+    """'original' resizes the mask logits to the original image first (the reference where it also infers panoptic
+    output); 'padded' combines at the padded input and resizes the class map (its semantic-only evaluations)."""
+    from mmseg.structures import SegDataSample
+    model = build(mask_combine=combine)
+    images = torch.randn(1, 3, 64, 96)
+    meta = dict(ori_shape=(50, 90), img_shape=(50, 90), pad_shape=(64, 96), padding_size=[0, 6, 0, 14],
+                batch_input_shape=(64, 96))
+    with torch.no_grad():
+        result = model.predict(images, [SegDataSample(metainfo=meta)])[0].seg_logits.data
+        maps, clip_head = model.extract_feat(images)
+        head = model.decode_head
+        class_logits, mask_logits = head((maps, clip_head), None)
+        ensembled = head.geometric_ensemble(class_logits[-1], head.out_of_vocabulary_logits(maps[-1], mask_logits[-1],
+                                                                                            clip_head))
+        masks = F.interpolate(mask_logits[-1], size=(64, 96), mode='bilinear', align_corners=False)[..., :50, :90]
+        if combine == 'original':
+            masks = F.interpolate(masks, size=(50, 90), mode='bilinear', align_corners=False)
+        scores = torch.einsum('bqc,bqhw->bchw', ensembled.softmax(-1)[..., :-1], masks.sigmoid())
+        if combine == 'padded':
+            scores = F.interpolate(scores, size=(50, 90), mode='bilinear', align_corners=False)
+    torch.testing.assert_close(result, scores[0], rtol=1e-5, atol=1e-6)
+
+
+def test_training_step_supervises_every_prediction_and_trains_only_the_head():
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    model = build(vocabulary=['cat', 'dog', 'sofa', 'table'], train_vocabulary=['cat', 'dog', 'table']).train()
+    assert model.decode_head.num_classes == 3 and model.decode_head.class_weight == [1.0, 1.0, 1.0, 0.1]
+    samples = []
+    for seed in range(2):
+        labels = torch.from_numpy(np.random.default_rng(seed).integers(0, 4, (1, 64, 64)))
+        sample = SegDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64), batch_input_shape=(64, 64)))
+        sample.gt_sem_seg = PixelData(data=labels)
+        samples.append(sample)
+    losses = model.loss(torch.randn(2, 3, 64, 64), samples)
+    expected = {f'{prefix}{name}' for prefix in [''] + [f'd{i}.' for i in range(DECODER_LAYERS)]
+                for name in ('loss_cls', 'loss_mask', 'loss_dice')}
+    assert {key.replace('decode.', '') for key in losses if 'loss' in key} == expected
+    sum(value for key, value in losses.items() if 'loss' in key).backward()
+    assert all(param.grad is None for param in model.backbone.parameters())
+    assert model.decode_head.logit_scale.grad is not None and model.decode_head.void_embedding.weight.grad is not None
+    model.eval()
+    assert model.decode_head.num_classes == 4  # the test vocabulary outside training
+
+
+def test_optimizer_follows_the_official_recipe():
+    """wd 0.05, none on norm layers and on nn.Embedding tables (queries, decoder level embedding, void); the pixel
+    decoder's level embedding decays as the reference's plain parameter does; multi-step decay at the reference's
+    iterations."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(BASE)
+    model = build()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    decay = {}
+    names = {id(param): name for name, param in model.named_parameters()}
+    for group in wrapper.optimizer.param_groups:
+        for param in group['params']:
+            decay[names[id(param)]] = group['weight_decay']
+    assert decay['decode_head.query_feat.weight'] == decay['decode_head.void_embedding.weight'] == 0
+    assert decay['decode_head.level_embed.weight'] == 0
+    assert decay['decode_head.pixel_decoder.level_encoding.weight'] == 0.05
+    assert decay['decode_head.transformer_decoder.layers.0.norms.0.weight'] == 0
+    assert decay['decode_head.pixel_decoder.input_convs.0.gn.weight'] == 0
+    assert decay['decode_head.logit_scale'] == decay['decode_head.class_embed.layers.0.weight'] == 0.05
+    assert cfg.param_scheduler[0].milestones == [327778, 355092] and cfg.train_cfg.max_iters == 368750
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=0.01, norm_type=2)
+
+
+# ---- configs ----------------------------------------------------------------------------------------------------
+TESTS = {'ade150': (150, 'original', 800), 'ade847': (847, 'padded', 800), 'context59': (59, 'padded', 800),
+         'context459': (459, 'padded', 800), 'voc21': (21, 'padded', 800), 'voc20': (20, 'padded', 800),
+         'cityscapes': (19, 'original', 1024)}
+
+
+def test_every_config_is_listed():
+    stems = {name[:-3] for name in os.listdir(os.path.join(ROOT, 'configs/fcclip')) if name.endswith('.py')}
+    assert stems == {f'fcclip_convnext-l_coco-panoptic_{name}' for name in TESTS} | {
+        'fcclip_convnext-l_coco-panoptic-1024x1024', 'fcclip_clipdense-tiny-convnext_synthetic-world'}
+
+
+@pytest.mark.parametrize('name', sorted(TESTS))
+def test_test_configs_hold_the_reference_values(name):
+    classes, combine, short_side = TESTS[name]
+    cfg = Config.fromfile(os.path.join(ROOT, f'configs/fcclip/fcclip_convnext-l_coco-panoptic_{name}.py'))
+    assert len(Vocabulary.parse(cfg.model.vocabulary)) == classes
+    assert cfg.model.train_vocabulary.endswith('fcclip/coco_panoptic133.txt')
+    assert cfg.model.test_cfg.mask_combine == combine
+    assert cfg.model.clip == dict(name='convnext_large_d_320', pretrained='laion2b_s29b_b131k_ft_soup')
+    resize = cfg.test_dataloader.dataset.pipeline[1]
+    assert resize == dict(type='ResizeShortestEdge', scale=short_side, max_size=2560 if short_side == 1024 else 1333)
+    assert cfg.train_dataloader is None
+
+
+def test_training_config_holds_the_reference_values():
+    cfg = Config.fromfile(BASE)
+    head = cfg.model.decode_head
+    assert (head.num_queries, head.alpha, head.beta, head.transformer_decoder.num_layers) == (250, 0.4, 0.8, 9)
+    assert head.pixel_decoder.encoder.layer_cfg.ffn_cfg.feedforward_channels == 1024
+    assert head.train_cfg.num_points == 12544 and cfg.model.templates == 'vild14'
+    assert cfg.train_dataloader.batch_size * 8 == 16
+    assert dict(type='RandomResize', scale=(1024, 1024), ratio_range=(0.1, 2.0), keep_ratio=True) in \
+        cfg.train_dataloader.dataset.pipeline
+
+
+def test_fcclip_vocabularies_keep_the_reference_synonyms():
+    folder = os.path.join(ROOT, 'clipdense/datasets/vocabularies/fcclip')
+    sizes = {'coco_panoptic133.txt': (133, 254), 'ade150.txt': (150, 403), 'ade847.txt': (847, 1342),
+             'context59.txt': (59, 160), 'context459.txt': (459, 559), 'voc21.txt': (21, 153),
+             'voc20.txt': (20, 79), 'cityscapes.txt': (19, 60)}
+    train_names = set(Vocabulary.parse(os.path.join(folder, 'coco_panoptic133.txt')).names)
+    seen = {}
+    for name, (classes, names) in sizes.items():
+        vocabulary = Vocabulary.parse(os.path.join(folder, name))
+        assert (len(vocabulary), len(vocabulary.names)) == (classes, names)
+        seen[name] = sum(not train_names.isdisjoint(synonyms) for synonyms in vocabulary.classes)
+    assert seen == {'coco_panoptic133.txt': 133, 'ade150.txt': 64, 'ade847.txt': 101, 'context59.txt': 51,
+                    'context459.txt': 85, 'voc21.txt': 21, 'voc20.txt': 20, 'cityscapes.txt': 17}
+
+
+# ---- the tools and the learning proof on the synthetic world ----------------------------------------------------
+SYNTHETIC = os.path.join(ROOT, 'configs/fcclip/fcclip_clipdense-tiny-convnext_synthetic-world.py')
