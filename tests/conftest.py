@@ -52,6 +52,15 @@ def synthetic_world_2000(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope='session')
+def small_synthetic_world(tmp_path_factory):
+    """A small synthetic world (12 training scenes, 3 validation scenes, seed 0) for runs of the tools."""
+    from clipdense.datasets.synthetic import write_synthetic_world
+    root = tmp_path_factory.mktemp('small_world')
+    write_synthetic_world(str(root), num_train=12, num_val=3, seed=0)
+    return root
+
+
 @pytest.fixture
 def clipdense_scope():
     """Build in clipdense's scope, as configs do with default_scope='clipdense' (a fresh, current instance)."""

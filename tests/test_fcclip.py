@@ -47,7 +47,8 @@ def tiny_config(vocabulary=('cat', 'dog;puppy', 'sofa'), train_vocabulary=('cat'
     cfg.model.update(clip=dict(name='test-tiny-convnext', pretrained=clip_file), vocabulary=list(vocabulary),
                      train_vocabulary=list(train_vocabulary), text_cache_dir=None,
                      test_cfg=dict(mode='whole', mask_combine=mask_combine))
-    cfg.test_pipeline = [dict(type='LoadImageFromFile'), dict(type='ResizeShortestEdge', scale=SCALE, max_size=4 * SCALE),
+    cfg.test_pipeline = [dict(type='LoadImageFromFile'),
+                         dict(type='Detectron2ResizeShortestEdge', scale=SCALE, max_size=4 * SCALE),
                          dict(type='LoadAnnotations'), dict(type='PackSegInputs')]
     return cfg
 
@@ -325,8 +326,8 @@ def test_the_two_combination_orders(combine):
         maps, clip_head = model.extract_feat(images)
         head = model.decode_head
         class_logits, mask_logits = head((maps, clip_head), None)
-        ensembled = head.geometric_ensemble(class_logits[-1], head.out_of_vocabulary_logits(maps[-1], mask_logits[-1],
-                                                                                            clip_head))
+        out_logits = head.out_of_vocabulary_logits(maps[-1], mask_logits[-1], clip_head)
+        ensembled = head.geometric_ensemble(class_logits[-1], out_logits)
         masks = F.interpolate(mask_logits[-1], size=(64, 96), mode='bilinear', align_corners=False)[..., :50, :90]
         if combine == 'original':
             masks = F.interpolate(masks, size=(50, 90), mode='bilinear', align_corners=False)
@@ -402,7 +403,8 @@ def test_test_configs_hold_the_reference_values(name):
     assert cfg.model.test_cfg.mask_combine == combine
     assert cfg.model.clip == dict(name='convnext_large_d_320', pretrained='laion2b_s29b_b131k_ft_soup')
     resize = cfg.test_dataloader.dataset.pipeline[1]
-    assert resize == dict(type='ResizeShortestEdge', scale=short_side, max_size=2560 if short_side == 1024 else 1333)
+    assert resize == dict(type='Detectron2ResizeShortestEdge', scale=short_side,
+                          max_size=2560 if short_side == 1024 else 1333)
     assert cfg.train_dataloader is None
 
 
@@ -434,3 +436,26 @@ def test_fcclip_vocabularies_keep_the_reference_synonyms():
 
 # ---- the tools and the learning proof on the synthetic world ----------------------------------------------------
 SYNTHETIC = os.path.join(ROOT, 'configs/fcclip/fcclip_clipdense-tiny-convnext_synthetic-world.py')
+
+
+@pytest.mark.slow
+def test_train_resume_test_and_demo_through_the_tools(small_synthetic_world, tmp_path):
+    """tools/train.py for 2 iterations, --resume to 3, tools/test.py on the checkpoint (seen/unseen table), and the
+    demo with a vocabulary of the user's."""
+    import re
+
+    from tool_runs import run_tool, short_run
+    world = small_synthetic_world
+    run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path),
+             *short_run(world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=10'))
+    output = run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path), '--resume',
+                      *short_run(world, 'train_cfg.max_iters=3', 'train_cfg.val_interval=10'))
+    assert re.search(r'resumed epoch: \d+, iter: 2', output), output[-3000:]
+    assert 'decode.d8.loss_dice' in output  # the learnable queries' prediction and 9 layers supervised
+    output = run_tool('tools/test.py', SYNTHETIC, str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path / 'test'),
+                      *short_run(world))
+    assert re.search(r'Iter\(test\).*mIoU_seen: [\d.]+\s+mIoU_unseen: [\d.]+\s+hIoU', output), output[-3000:]
+    image = next((world / 'images' / 'validation').iterdir())
+    run_tool('demo/image_demo.py', str(image), SYNTHETIC, '--checkpoint', str(tmp_path / 'iter_3.pth'),
+             '--vocab', 'red circle;red disc,blue square,green triangle', '--out', str(tmp_path / 'demo.png'))
+    assert (tmp_path / 'demo.png').is_file()

@@ -14,6 +14,7 @@ from mmengine.config import Config, ConfigDict
 
 from clipdense.apis import inference_model, init_model
 from clipdense.registry import MODELS
+from tool_runs import run_tool, short_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B16 = os.path.join(ROOT, 'configs/san/san_vit-b16_coco-stuff164k-640x640.py')
@@ -431,7 +432,7 @@ def test_config_holds_the_reference_values(stem):
     assert model.templates == 'vild14' and model.test_cfg.mask_combine == 'original'
     assert model.data_preprocessor.mean == MEAN and model.data_preprocessor.std == STD
     assert model.test_cfg.mode == 'whole' and model.data_preprocessor.test_cfg == dict(size_divisor=32)
-    assert dict(type='ResizeShortestEdge', scale=640, max_size=2560) in cfg.test_dataloader.dataset.pipeline
+    assert dict(type='Detectron2ResizeShortestEdge', scale=640, max_size=2560) in cfg.test_dataloader.dataset.pipeline
     assert cfg.test_evaluator.get('ignore_index', 255) == ignore_index
     if suffix:
         assert cfg.train_dataloader is None and cfg.train_cfg is None
@@ -466,45 +467,19 @@ def test_trainable_parameters_are_the_references(arch, clip_name, expected):
 SYNTHETIC = os.path.join(ROOT, 'configs/san/san_clipdense-tiny_synthetic-world.py')
 
 
-@pytest.fixture(scope='module')
-def small_world(tmp_path_factory):
-    from clipdense.datasets.synthetic import write_synthetic_world
-    root = tmp_path_factory.mktemp('world')
-    write_synthetic_world(str(root), num_train=12, num_val=3, seed=0)
-    return root
-
-
-def tool(script, *args):
-    import subprocess
-    import sys
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
-    result = subprocess.run([sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=900)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
-
-
-def short_run(world, *extra):
-    return ['--cfg-options', f'train_dataloader.dataset.data_root={world}', f'val_dataloader.dataset.data_root={world}',
-            f'test_dataloader.dataset.data_root={world}', 'train_dataloader.batch_size=2',
-            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-            'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False', 'randomness.seed=0',
-            'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1', *extra]
-
-
 @pytest.mark.slow
-def test_train_resume_and_test_through_the_tools(small_world, tmp_path):
+def test_train_resume_and_test_through_the_tools(small_synthetic_world, tmp_path):
     """tools/train.py for 2 iterations, --resume to 3, tools/test.py on the checkpoint (seen/unseen table)."""
     import re
-    tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path),
-         *short_run(small_world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=10'))
-    output = tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path), '--resume',
-                  *short_run(small_world, 'train_cfg.max_iters=3', 'train_cfg.val_interval=10'))
+    world = small_synthetic_world
+    run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path),
+             *short_run(world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=10'))
+    output = run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path), '--resume',
+                      *short_run(world, 'train_cfg.max_iters=3', 'train_cfg.val_interval=10'))
     assert re.search(r'resumed epoch: \d+, iter: 2', output), output[-3000:]
     assert 'decode.d7.loss_mask_dice' in output
-    output = tool('tools/test.py', SYNTHETIC, str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path / 'test'),
-                  *short_run(small_world))
+    output = run_tool('tools/test.py', SYNTHETIC, str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path / 'test'),
+                      *short_run(world))
     assert re.search(r'Iter\(test\).*mIoU_seen: [\d.]+\s+mIoU_unseen: [\d.]+\s+hIoU', output), output[-3000:]
 
 

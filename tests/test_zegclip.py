@@ -16,6 +16,7 @@ from clipdense.apis import inference_model, init_model
 from clipdense.models.clip import text_tower_fingerprint
 from clipdense.models.losses import MaskDiceLoss, MaskFocalLoss
 from clipdense.registry import MODELS
+from tool_runs import run_tool, short_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOC = os.path.join(ROOT, 'configs/zegclip/zegclip_vit-b16_voc12aug-512x512_inductive.py')
@@ -340,50 +341,25 @@ def test_converted_checkpoint_runs_through_init_model_and_inference_model(tmp_pa
 
 # ---- the tools on the synthetic world ---------------------------------------------------------------------------
 SYNTHETIC = os.path.join(ROOT, 'configs/zegclip/zegclip_clipdense-tiny_synthetic-world_inductive.py')
+NO_DROPOUT = ('model.backbone.prompt_dropout=0.0', 'model.decode_head.dropout=0.0')
 
 
-@pytest.fixture(scope='module')
-def small_world(tmp_path_factory):
-    from clipdense.datasets.synthetic import write_synthetic_world
-    root = tmp_path_factory.mktemp('world')
-    write_synthetic_world(str(root), num_train=12, num_val=3, seed=0)
-    return root
-
-
-def tool(script, *args, port=None):
-    import subprocess
-    import sys
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1', PYTHON=sys.executable)
-    if port:
-        env['PORT'] = str(port)
-    command = ['bash', script] if script.endswith('.sh') else [sys.executable, script]
-    result = subprocess.run(command + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
-
-
-def short_run(world, *extra):
-    """A few deterministic iterations (no dropout, fixed seed, no loader workers) of the synthetic config."""
-    return ['--cfg-options', f'train_dataloader.dataset.data_root={world}', f'val_dataloader.dataset.data_root={world}',
-            f'test_dataloader.dataset.data_root={world}', 'train_dataloader.batch_size=2',
-            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-            'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-            'model.backbone.prompt_dropout=0.0', 'model.decode_head.dropout=0.0', 'randomness.seed=0',
-            'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1', *extra]
+def zegclip_run(world, *extra):
+    return short_run(world, *NO_DROPOUT, *extra)
 
 
 @pytest.mark.slow
-def test_train_stop_resume_test_equals_an_uninterrupted_run(small_world, tmp_path):
+def test_train_stop_resume_test_equals_an_uninterrupted_run(small_synthetic_world, tmp_path):
     """4 iterations at once, and 2 then --resume to 4: the same weights and the same seen/unseen/hIoU table."""
     import re
+    world = small_synthetic_world
     straight, interrupted = tmp_path / 'straight', tmp_path / 'interrupted'
-    tool('tools/train.py', SYNTHETIC, '--work-dir', str(straight),
-         *short_run(small_world, 'train_cfg.max_iters=4', 'train_cfg.val_interval=4'))
-    tool('tools/train.py', SYNTHETIC, '--work-dir', str(interrupted),
-         *short_run(small_world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=4'))
-    output = tool('tools/train.py', SYNTHETIC, '--work-dir', str(interrupted), '--resume',
-                  *short_run(small_world, 'train_cfg.max_iters=4', 'train_cfg.val_interval=4'))
+    run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(straight),
+             *zegclip_run(world, 'train_cfg.max_iters=4', 'train_cfg.val_interval=4'))
+    run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(interrupted),
+             *zegclip_run(world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=4'))
+    output = run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(interrupted), '--resume',
+                      *zegclip_run(world, 'train_cfg.max_iters=4', 'train_cfg.val_interval=4'))
     assert re.search(r'resumed epoch: \d+, iter: 2', output), output[-3000:]
     from clipdense.engine.checkpoint import load_local_checkpoint
     first = load_local_checkpoint(str(straight / 'iter_4.pth'))['state_dict']
@@ -392,17 +368,18 @@ def test_train_stop_resume_test_equals_an_uninterrupted_run(small_world, tmp_pat
     assert trained and all(torch.allclose(first[key], second[key], atol=1e-6) for key in trained)
     tables = []
     for work_dir in (straight, interrupted):
-        output = tool('tools/test.py', SYNTHETIC, str(work_dir / 'iter_4.pth'), '--work-dir', str(work_dir / 'test'),
-                      *short_run(small_world))
+        output = run_tool('tools/test.py', SYNTHETIC, str(work_dir / 'iter_4.pth'), '--work-dir',
+                          str(work_dir / 'test'), *zegclip_run(world))
         tables.append(re.search(r'Iter\(test\).*?(mIoU: .*hIoU: [\d.]+)', output).group(1))
     assert 'mIoU_seen' in tables[0] and 'mIoU_unseen' in tables[0]
     assert tables[0] == tables[1]
 
 
 @pytest.mark.slow
-def test_two_processes_train(small_world, tmp_path):
-    output = tool('tools/dist_train.sh', SYNTHETIC, '2', '--work-dir', str(tmp_path),
-                  *short_run(small_world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=4'), port=29541)
+def test_two_processes_train(small_synthetic_world, tmp_path):
+    output = run_tool('tools/dist_train.sh', SYNTHETIC, '2', '--work-dir', str(tmp_path),
+                      *zegclip_run(small_synthetic_world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=4'),
+                      port=29541)
     assert 'process 0 of 2 communicates over gloo' in output
     assert (tmp_path / 'iter_2.pth').is_file()
 

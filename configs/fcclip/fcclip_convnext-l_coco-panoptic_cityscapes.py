@@ -12,7 +12,7 @@ model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/f
              test_cfg=dict(mask_combine='original'))
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=1024, max_size=2560),
+    dict(type='Detectron2ResizeShortestEdge', scale=1024, max_size=2560),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

@@ -11,7 +11,7 @@ model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/f
              test_cfg=dict(mask_combine='padded'))
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=800, max_size=1333),
+    dict(type='Detectron2ResizeShortestEdge', scale=800, max_size=1333),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]

@@ -23,11 +23,11 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 # Whole-image inference at short side 640 (long side at most 2560), padded by 0 after normalisation to a
-# multiple of 32. mmcv resizes with cv2 (bilinear, no antialiasing), as mmseg's port; the official code resizes
-# with PIL through detectron2, which antialiases when downscaling.
+# multiple of 32, resized as detectron2 does in the reference (its output size, PIL's antialiasing bilinear filter;
+# mmseg's port resizes with cv2). Training resizes with cv2 (mmcv), the reference with PIL.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=640, max_size=2560),
+    dict(type='Detectron2ResizeShortestEdge', scale=640, max_size=2560),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

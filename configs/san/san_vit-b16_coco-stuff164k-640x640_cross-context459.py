@@ -6,7 +6,7 @@ _base_ = ['./san_vit-b16_coco-stuff164k-640x640_cross-voc20.py']  # test only, a
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/common/context459.txt')
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=640, max_size=2560),
+    dict(type='Detectron2ResizeShortestEdge', scale=640, max_size=2560),
     dict(type='Load16BitAnnotations'),
     dict(type='PackSegInputs'),
 ]

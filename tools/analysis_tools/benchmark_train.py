@@ -1,13 +1,15 @@
-"""Training-step speed, peak memory, trainable parameters and MACs of the trained methods.
+"""Training-step and inference speed, peak memory, trainable parameters and MACs of the trained methods.
 
-    python tools/analysis_tools/benchmark_train.py [--methods zegclip-voc zegclip-coco] [--steps 3]
+    python tools/analysis_tools/benchmark_train.py [--methods zegclip-voc zegclip-coco fcclip] [--steps 3]
         [--batch-size 2] [--device cpu|cuda] [--precision fp32 bf16 fp16]
 
 Each method is built from its config with random CLIP weights (speed does not depend on them) and runs full
 training steps (forward, loss, backward, optimiser) on random images of its crop size and random labels, in fp32
 and under autocast (``bf16`` on CPUs with bf16 instructions, ``fp16``/``bf16`` on GPUs: what ``--amp`` gives),
 each setting in its own process so that peak memory is its own (CUDA ``max_memory_allocated``, else peak RSS).
-The first step is a warm-up and is not timed.
+The first step is a warm-up and is not timed. Methods that infer on whole images at another size than their
+training crop (FC-CLIP: trained on 1024² crops, tested at short side 800: an 800 × 1088 padded input) are also timed
+at inference (``predict`` on one image, images/s and peak memory, in their own processes).
 
 MACs are counted for one crop at inference with torch's FlopCounterMode, attention matmuls included (the
 reference's "FLOPs" are fvcore MACs of one 512×512 window with precomputed text: 110.4 G for ZegCLIP VOC,
@@ -28,7 +30,10 @@ METHODS = {
     # name: (config, reference trainable parameters, reference G-MACs)
     'zegclip-voc': ('configs/zegclip/zegclip_vit-b16_voc12aug-512x512_inductive.py', '13.8M', 110.4),
     'zegclip-coco': ('configs/zegclip/zegclip_vit-b16_coco-stuff164k-512x512_inductive.py', '14.6M', 123.9),
+    'fcclip': ('configs/fcclip/fcclip_convnext-l_coco-panoptic-1024x1024.py', '20.7M (20,721,601)', None),
 }
+# Whole-image inference sizes (padded input), where they differ from the training crop.
+INFERENCE_SIZES = {'fcclip': (800, 1088)}
 
 
 def build(method: str, device: str):
@@ -97,14 +102,37 @@ def measure(method: str, device: str, precision: str, steps: int, batch_size: in
 
 
 def _patch_embedding_records_graph(model, cfg, device: str) -> bool:
-    """Whether the frozen CLIP's patch embedding output carries an autograd graph in training."""
+    """Whether the frozen CLIP's first convolution (the patch embedding or the stem) outputs an autograd graph in
+    training."""
     recorded = []
-    handle = model.backbone.tower.visual.conv1.register_forward_hook(
-        lambda module, args, output: recorded.append(output.requires_grad))
+    first_conv = next(module for module in model.backbone.modules() if isinstance(module, torch.nn.Conv2d))
+    handle = first_conv.register_forward_hook(lambda module, args, output: recorded.append(output.requires_grad))
     inputs, _ = random_batch(model, cfg, 1, device)
     model.extract_feat(inputs)
     handle.remove()
     return any(recorded)
+
+
+def measure_inference(method: str, device: str, precision: str, steps: int, queue) -> None:
+    """Seconds per image of ``predict`` (whole image, batch 1) at the method's inference size, and peak memory."""
+    torch.manual_seed(0)
+    model, _ = build(method, device)
+    model.eval()
+    inputs = torch.randn(1, 3, *INFERENCE_SIZES[method], device=device)
+    times = []
+    for step in range(steps + 1):
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.no_grad(), autocast(device, precision):
+            model.predict(inputs)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        if step:
+            times.append(time.perf_counter() - start)
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    queue.put(dict(step=statistics.median(times), peak=peak))
 
 
 def count_macs(method: str) -> float:
@@ -119,7 +147,7 @@ def count_macs(method: str) -> float:
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with torch.no_grad(), counter, torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
-            model.decode_head(model.extract_feat(inputs))
+            model._forward(inputs)
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)
     return counter.get_total_flops() / 2 / 1e9
@@ -139,20 +167,34 @@ def main():
     print('| method | precision | s/step | images/s | peak MiB | trainable | reference trainable | G-MACs (1 crop) '
           '| reference G-MACs | frozen without graph |')
     print('|---|---|---|---|---|---|---|---|---|---|')
+    inference = []
     for method in args.methods:
         macs = count_macs(method)
         for precision in args.precision:
-            queue = context.Queue()
-            process = context.Process(target=measure, args=(method, args.device, precision, args.steps,
-                                                            args.batch_size, queue))
-            process.start()
-            result = queue.get()
-            process.join()
+            result = run_in_process(context, measure, method, args.device, precision, args.steps, args.batch_size)
             _, reference_params, reference_macs = METHODS[method]
             print(f'| {method} | {precision} | {result["step"]:.2f} | {args.batch_size / result["step"]:.2f} | '
                   f'{result["peak"]:.0f} | {result["trainable"]:,} | {reference_params} | {macs:.1f} | '
-                  f'{reference_macs} | {result["frozen_without_graph"]} |', flush=True)
+                  f'{reference_macs or "-"} | {result["frozen_without_graph"]} |', flush=True)
+            if method in INFERENCE_SIZES:
+                inference.append((method, precision, run_in_process(context, measure_inference, method, args.device,
+                                                                    precision, args.steps)))
+    if inference:
+        print('\n| method | precision | inference input | s/image | images/s | peak MiB |\n|---|---|---|---|---|---|')
+        for method, precision, result in inference:
+            height, width = INFERENCE_SIZES[method]
+            print(f'| {method} | {precision} | {height}x{width} | {result["step"]:.2f} | {1 / result["step"]:.2f} | '
+                  f'{result["peak"]:.0f} |')
 
+
+def run_in_process(context, target, *args):
+    """``target(*args, queue)`` in a fresh process (its peak memory its own); what it puts on the queue."""
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
 
 if __name__ == '__main__':
     main()

@@ -1,4 +1,5 @@
 """Data transforms clipdense adds to mmseg's."""
 from .loading import Load16BitAnnotations
+from .resize import Detectron2ResizeShortestEdge
 
-__all__ = ['Load16BitAnnotations']
+__all__ = ['Detectron2ResizeShortestEdge', 'Load16BitAnnotations']

@@ -129,7 +129,7 @@ class FCCLIPHead(Mask2FormerHead):
         return per_class_logits(logits, classes)
 
     # ---- forward -----------------------------------------------------------------------------------------------
-    def forward(self, inputs: tuple, batch_data_samples) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    def forward(self, inputs: tuple, batch_data_samples=None) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """Class logits (B, Q, classes + 1) and mask logits (B, Q, H/4, W/4) of the learnable queries and of every
         decoder layer, from ``(CLIP's stage maps, CLIP's pooled-vector head)``."""
         maps, _ = inputs

@@ -14,7 +14,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=800, max_size=1333),
+    dict(type='Detectron2ResizeShortestEdge', scale=800, max_size=1333),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
