@@ -459,3 +459,78 @@ def test_train_resume_test_and_demo_through_the_tools(small_synthetic_world, tmp
     run_tool('demo/image_demo.py', str(image), SYNTHETIC, '--checkpoint', str(tmp_path / 'iter_3.pth'),
              '--vocab', 'red circle;red disc,blue square,green triangle', '--out', str(tmp_path / 'demo.png'))
     assert (tmp_path / 'demo.png').is_file()
+
+
+# ---- panoptic training targets ----------------------------------------------------------------------------------
+def write_coco_panoptic(root):
+    """Two 48x64 images in COCO panoptic's layout: image 0 holds two persons, sky and a crowd of cars; image 1 one
+    dog on grass. Category ids 1..133 in mmdet's class order (the real ids have gaps; only their order matters)."""
+    import json
+
+    import cv2
+    from mmdet.datasets import CocoPanopticDataset
+    classes = CocoPanopticDataset.METAINFO['classes']
+    category = {name: index + 1 for index, name in enumerate(classes)}
+    (root / 'train2017').mkdir(parents=True)
+    (root / 'annotations/panoptic_train2017').mkdir(parents=True)
+    layouts = [
+        [('person', (0, 10, 0, 20), 0), ('person', (20, 40, 0, 20), 0), ('sky-other-merged', (0, 48, 30, 64), 0),
+         ('car', (40, 48, 0, 20), 1)],
+        [('dog', (10, 30, 10, 40), 0), ('grass-merged', (30, 48, 0, 64), 0)],
+    ]
+    images, annotations = [], []
+    for image_id, layout in enumerate(layouts):
+        ids = np.zeros((48, 64), dtype=np.int64)
+        segments = []
+        for index, (name, (y0, y1, x0, x1), crowd) in enumerate(layout):
+            segment_id = 1000 * (index + 1) + 7  # ids above 255: all three channels are used
+            ids[y0:y1, x0:x1] = segment_id
+            segments.append(dict(id=segment_id, category_id=category[name], iscrowd=crowd,
+                                 bbox=[x0, y0, x1 - x0, y1 - y0], area=(y1 - y0) * (x1 - x0)))
+        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+        cv2.imwrite(str(root / f'annotations/panoptic_train2017/{image_id:012d}.png'), rgb[..., ::-1])
+        image = np.random.default_rng(image_id).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        cv2.imwrite(str(root / f'train2017/{image_id:012d}.jpg'), image)
+        images.append(dict(id=image_id, file_name=f'{image_id:012d}.jpg', height=48, width=64))
+        annotations.append(dict(image_id=image_id, file_name=f'{image_id:012d}.png', segments_info=segments))
+    categories = [dict(id=index + 1, name=name, isthing=int(index < 80)) for index, name in enumerate(classes)]
+    with open(root / 'annotations/panoptic_train2017.json', 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+    return classes
+
+
+def test_panoptic_training_supervises_one_mask_per_instance(tmp_path):
+    """COCOPanopticSegDataset + LoadPanopticAnnotations + PackPanopticSegInputs: one target mask per non-crowd
+    segment (the two persons apart), crowd pixels keep their class in the label map but are no target, segments of
+    classes outside the training vocabulary are dropped; the segments follow flips and padding."""
+    from clipdense.registry import DATASETS
+    classes = write_coco_panoptic(tmp_path)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadPanopticAnnotations'),
+                dict(type='RandomFlip', prob=1.0), dict(type='Pad', size=(64, 64), pad_val=dict(img=128, seg=255)),
+                dict(type='PackPanopticSegInputs')]
+    dataset = DATASETS.build(dict(type='COCOPanopticSegDataset', data_root=str(tmp_path),
+                                  ann_file='annotations/panoptic_train2017.json',
+                                  data_prefix=dict(img_path='train2017', seg_map_path='annotations/panoptic_train2017'),
+                                  pipeline=pipeline))
+    assert len(dataset) == 2
+    sample = dataset[0]['data_samples']
+    labels = sample.gt_sem_seg.data[0]
+    assert labels.shape == (64, 64) and sample.gt_segments.data.shape == (1, 48, 64)  # mmcv's Pad: labels only
+    person, sky, car = (classes.index(name) for name in ('person', 'sky-other-merged', 'car'))
+    assert labels[45, 63 - 5] == car  # flipped: the crowd's class in the label map
+    assert sample.metainfo['segment_labels'].tolist() == [person, person, sky]
+    model = build(vocabulary=list(classes), train_vocabulary=['person', 'dog'])
+    model.train()
+    train_samples = [sample.clone()]
+    train_samples[0].set_metainfo(dict(segment_labels=model.to_train_labels(
+        torch.as_tensor(sample.metainfo['segment_labels']))))
+    instances, _ = model.decode_head._seg_data_to_instance_data(train_samples)
+    assert instances[0].labels.tolist() == [0, 0]  # two persons; sky is not a training class
+    masks = instances[0].masks
+    assert masks.shape == (2, 64, 64) and masks.sum(dim=(1, 2)).tolist() == [200, 400]
+    assert masks[0, :10, 64 - 20:].all() and not masks[:, 48:].any()  # flipped, nothing in the padding
+    batch = model.data_preprocessor(dict(inputs=[dataset[0]['inputs'], dataset[1]['inputs']],
+                                         data_samples=[dataset[0]['data_samples'], dataset[1]['data_samples']]),
+                                    True)
+    losses = model.loss(batch['inputs'], batch['data_samples'])
+    assert torch.isfinite(sum(value for key, value in losses.items() if 'loss' in key))

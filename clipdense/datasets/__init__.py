@@ -9,12 +9,15 @@ The eight standard benchmarks reuse mmseg's classes where their layout matches:
 from . import synthetic, writers
 from .ade20k_847 import ADE20K847Dataset
 from .coco_object import COCOObjectDataset
+from .coco_panoptic import COCOPanopticSegDataset
 from .coco_panoptic_semantic import COCOPanopticSemanticDataset
 from .pascal_context_459 import PascalContext459Dataset
-from .transforms import Detectron2ResizeShortestEdge, Load16BitAnnotations
+from .transforms import (Detectron2ResizeShortestEdge, Load16BitAnnotations, LoadPanopticAnnotations,
+                         PackPanopticSegInputs)
 from .voc20 import PascalVOC20Dataset
 
 __all__ = [
-    'synthetic', 'writers', 'ADE20K847Dataset', 'COCOObjectDataset', 'COCOPanopticSemanticDataset', 'PascalContext459Dataset',
-    'PascalVOC20Dataset', 'Detectron2ResizeShortestEdge', 'Load16BitAnnotations'
+    'synthetic', 'writers', 'ADE20K847Dataset', 'COCOObjectDataset', 'COCOPanopticSegDataset',
+    'COCOPanopticSemanticDataset', 'PascalContext459Dataset', 'PascalVOC20Dataset', 'Detectron2ResizeShortestEdge',
+    'Load16BitAnnotations', 'LoadPanopticAnnotations', 'PackPanopticSegInputs'
 ]

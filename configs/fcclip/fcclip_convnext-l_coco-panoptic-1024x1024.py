@@ -2,11 +2,10 @@
 # configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_ade20k.yaml and its bases): large-scale
 # jitter (flip, resize to 0.1-2.0 of 1024, 1024 crop padded with pixel 128), 368,750 iterations at global batch 16
 # (8 GPUs x 2: tools/train.py with torchrun --nproc-per-node 8; add --amp as the reference). Evaluated here on COCO
-# panoptic's semantic maps (mIoU). The other configs of this folder evaluate the same model on other vocabularies
-# without training. Difference from the reference: it supervises one mask per instance of the panoptic annotations,
-# this config one mask per class of the semantic maps derived from them (things of a class merged).
+# panoptic's semantic maps (mIoU). One mask per non-crowd segment of the panoptic annotations is supervised, as the
+# reference. The other configs of this folder evaluate the same model on other vocabularies without training.
 _base_ = [
-    '../_base_/models/fcclip_convnext-l.py', '../_base_/datasets/coco_panoptic_semantic.py',
+    '../_base_/models/fcclip_convnext-l.py', '../_base_/datasets/coco_panoptic.py',
     '../_base_/default_runtime.py', '../_base_/schedules/fcclip_368k.py'
 ]
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/coco_panoptic133.txt')

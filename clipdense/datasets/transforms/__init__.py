@@ -1,5 +1,6 @@
 """Data transforms clipdense adds to mmseg's."""
 from .loading import Load16BitAnnotations
+from .panoptic import LoadPanopticAnnotations, PackPanopticSegInputs
 from .resize import Detectron2ResizeShortestEdge
 
-__all__ = ['Detectron2ResizeShortestEdge', 'Load16BitAnnotations']
+__all__ = ['Detectron2ResizeShortestEdge', 'Load16BitAnnotations', 'LoadPanopticAnnotations', 'PackPanopticSegInputs']

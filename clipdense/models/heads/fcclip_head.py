@@ -7,9 +7,11 @@ import torch
 import torch.nn.functional as F
 from mmdet.models.layers import MLP
 from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from mmseg.models.decode_heads import Mask2FormerHead
 from torch import nn
 
+from clipdense.datasets.transforms.panoptic import NO_SEGMENT
 from clipdense.models.clip import ClassEmbeddings
 from clipdense.registry import MODELS
 
@@ -127,6 +129,30 @@ class FCCLIPHead(Mask2FormerHead):
         embeddings = F.normalize(embeddings, dim=-1)
         logits = (logit_scale.exp().clamp(max=100) * embeddings) @ rows.t().to(embeddings)
         return per_class_logits(logits, classes)
+
+    # ---- training targets --------------------------------------------------------------------------------------
+    def _seg_data_to_instance_data(self, batch_data_samples):
+        """The mask targets: one per segment where the samples carry panoptic segments (``gt_segments`` and
+        ``segment_labels``, from ``LoadPanopticAnnotations``: one mask per instance, as the reference trains), else
+        one per class of the semantic map (mmseg's). Segments of classes outside the training vocabulary are
+        dropped."""
+        if not all('gt_segments' in sample for sample in batch_data_samples):
+            return super()._seg_data_to_instance_data(batch_data_samples)
+        batch_gt_instances, batch_img_metas = [], []
+        for sample in batch_data_samples:
+            segments = sample.gt_segments.data[0]
+            # mmcv's Pad and the data preprocessor pad the label map (bottom and right) but not the segments
+            height, width = sample.gt_sem_seg.data.shape[-2:]
+            segments = F.pad(segments, (0, width - segments.shape[1], 0, height - segments.shape[0]),
+                             value=NO_SEGMENT)
+            labels = torch.as_tensor(sample.metainfo['segment_labels'], device=segments.device)
+            present = [index for index in segments.unique().tolist()
+                       if index != NO_SEGMENT and labels[index] != self.ignore_index]
+            masks = torch.stack([segments == index for index in present]).long() if present else \
+                segments.new_zeros((0, *segments.shape))
+            batch_gt_instances.append(InstanceData(labels=labels[present], masks=masks))
+            batch_img_metas.append(sample.metainfo)
+        return batch_gt_instances, batch_img_metas
 
     # ---- forward -----------------------------------------------------------------------------------------------
     def forward(self, inputs: tuple, batch_data_samples=None) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:

@@ -50,6 +50,9 @@ class CLIPEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         data_samples = [sample.clone() for sample in data_samples]  # the caller's samples keep dataset labels
         for sample in data_samples:
             sample.gt_sem_seg = PixelData(data=self.to_train_labels(sample.gt_sem_seg.data))
+            if 'segment_labels' in sample.metainfo:  # panoptic segments (LoadPanopticAnnotations)
+                labels = torch.as_tensor(sample.metainfo['segment_labels'], dtype=torch.long)
+                sample.set_metainfo(dict(segment_labels=self.to_train_labels(labels)))
         return super().loss(inputs, data_samples)
 
     def slide_inference(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:

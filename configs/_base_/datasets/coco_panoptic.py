@@ -1,16 +1,18 @@
-# COCO panoptic 2017 as 133-class semantic maps (panoptic_semseg_{train,val}2017/*.png: class index, 255 void and
-# crowd), written by detectron2's prepare_coco_semantic_annos_from_panoptic_annos.py. Layout: docs/datasets.md.
-dataset_type = 'COCOPanopticSemanticDataset'
+# COCO panoptic 2017, 133 classes. Training reads the panoptic annotations (panoptic_train2017.json and PNGs): one
+# mask per non-crowd segment, as Mask2Former and FC-CLIP train. Evaluation reads the 133-class semantic maps
+# (panoptic_semseg_val2017/*.png: class index, 255 void) written by detectron2's
+# prepare_coco_semantic_annos_from_panoptic_annos.py (shipped with FC-CLIP), for mIoU. Layout: docs/datasets.md.
 data_root = 'data/coco'
 crop_size = (1024, 1024)
+# Large-scale jitter (detectron2's LSJ: flip, resize to 0.1-2.0 of 1024, 1024 crop padded with pixel 128).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadPanopticAnnotations'),
+    dict(type='RandomFlip', prob=0.5),
     dict(type='RandomResize', scale=(1024, 1024), ratio_range=(0.1, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
-    dict(type='RandomFlip', prob=0.5),
     dict(type='Pad', size=crop_size, pad_val=dict(img=128, seg=255)),
-    dict(type='PackSegInputs'),
+    dict(type='PackPanopticSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -23,15 +25,15 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root,
-                 data_prefix=dict(img_path='train2017', seg_map_path='panoptic_semseg_train2017'),
+    dataset=dict(type='COCOPanopticSegDataset', data_root=data_root, ann_file='annotations/panoptic_train2017.json',
+                 data_prefix=dict(img_path='train2017', seg_map_path='annotations/panoptic_train2017'),
                  pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root,
+    dataset=dict(type='COCOPanopticSemanticDataset', data_root=data_root,
                  data_prefix=dict(img_path='val2017', seg_map_path='panoptic_semseg_val2017'),
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
