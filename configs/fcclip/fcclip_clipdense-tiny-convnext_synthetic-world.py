@@ -1,12 +1,14 @@
 # FC-CLIP with the embedded convolutional clipdense-tiny-convnext CLIP on the synthetic world (64 colour-shape
 # classes, 48 seen in training, 16 unseen): the method's learning proof on CPUs (tests/test_fcclip.py). Trained on
 # the seen classes' text only; evaluated on all 64 with the out-of-vocabulary ensemble. The CLIP is a ConvNeXt-atto
-# (stages of 40/80/160/320 channels, joint space 128, trained at 128 px); the head keeps FC-CLIP's structure (6
-# deformable encoder layers, 9 masked-attention layers, every prediction supervised) at width 64 with 4 heads and 20
-# queries (FC-CLIP: 256, 8, 250; scenes hold a few objects) and samples 1024 points per mask (FC-CLIP: 12,544 at
-# 1024 px). 128-px crops of scenes resized to 0.5-1.5 of 224 px (FC-CLIP's large-scale jitter at this scale),
+# (stages of 40/80/160/320 channels, joint space 128, trained at 128 px); the head keeps FC-CLIP's structure (a
+# deformable pixel decoder on the three coarsest stages, masked-attention layers, every prediction supervised, the
+# in- and out-of-vocabulary classifiers and their ensemble) at width 64 with 4 heads, 3 encoder and 3 decoder layers
+# and 20 queries (FC-CLIP: 256, 8, 6, 9, 250; scenes hold a few objects; 9 decoder layers and 1000 iterations gave
+# 9.1 / 10.6 mIoU seen / unseen against 8.6 / 9.9 here, at 5x the time) and samples 1024 points per mask (FC-CLIP:
+# 12,544 at 1024 px). 128-px crops of scenes resized to 0.5-1.5 of 224 px (large-scale jitter at this scale),
 # padded with pixel 128; whole-scene inference. CLIP's 80 ImageNet templates (what the tiny CLIP learnt) and a short
-# schedule at a higher learning rate than FC-CLIP's 368,750 iterations at 1e-4.
+# schedule (400 iterations of 16 crops) at a higher learning rate than FC-CLIP's 368,750 iterations at 1e-4.
 _base_ = [
     '../_base_/models/fcclip_convnext-l.py', '../_base_/datasets/synthetic_world.py', '../_base_/default_runtime.py',
     '../_base_/schedules/fcclip_368k.py'
@@ -26,11 +28,12 @@ model = dict(
         embed_dim=128,
         num_queries=20,
         pixel_decoder=dict(
-            encoder=dict(layer_cfg=dict(self_attn_cfg=dict(embed_dims=width, num_heads=4),
+            encoder=dict(num_layers=3, layer_cfg=dict(self_attn_cfg=dict(embed_dims=width, num_heads=4),
                                         ffn_cfg=dict(embed_dims=width, feedforward_channels=4 * width))),
             positional_encoding=dict(num_feats=width // 2)),
         positional_encoding=dict(num_feats=width // 2),
         transformer_decoder=dict(
+            num_layers=3,
             layer_cfg=dict(self_attn_cfg=dict(embed_dims=width, num_heads=4),
                            cross_attn_cfg=dict(embed_dims=width, num_heads=4),
                            ffn_cfg=dict(embed_dims=width, feedforward_channels=8 * width))),
@@ -45,7 +48,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=16, num_workers=2, dataset=dict(pipeline=train_pipeline))
-iterations = 1000
+iterations = 400
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=iterations, by_epoch=False)]
 train_cfg = dict(max_iters=iterations, val_interval=iterations)

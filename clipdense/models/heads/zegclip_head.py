@@ -70,8 +70,8 @@ class ZegCLIPHead(BaseDecodeHead):
     ``q = Linear(2D→D)([t ⊙ g ; t])`` with t the name's text embedding and g the image's class-token embedding;
     ``num_layers`` decoder layers of cross-attention to the (normalised) patch embeddings; the mask logits are the
     **last** layer's pre-softmax attention scores averaged over heads, on the patch grid (bilinearly upsampled to
-    the input size by mmseg's prediction and loss steps). The last layer's value path, output projection and FFN never reach an output, so they are not
-    run. The reference builds its layers as ``nn.TransformerDecoderLayer`` whose self-attention and ``norm1`` its
+    the input size by mmseg's prediction and loss steps). The last layer's value path, output projection and FFN
+    never reach an output, so they are not run. The reference builds its layers as ``nn.TransformerDecoderLayer`` whose self-attention and ``norm1`` its
     forward never uses; they are not built here (10,666,240 trainable parameters with the VOC prompts instead of the
     reference's 13,821,184, see configs/zegclip/README.md), and the converter drops them. Layers start as copies of
     one layer, as in the reference.
