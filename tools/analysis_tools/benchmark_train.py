@@ -173,6 +173,8 @@ def main():
         for precision in args.precision:
             result = run_in_process(context, measure, method, args.device, precision, args.steps, args.batch_size)
             _, reference_params, reference_macs = METHODS[method]
+            if result is None:
+                continue
             print(f'| {method} | {precision} | {result["step"]:.2f} | {args.batch_size / result["step"]:.2f} | '
                   f'{result["peak"]:.0f} | {result["trainable"]:,} | {reference_params} | {macs:.1f} | '
                   f'{reference_macs or "-"} | {result["frozen_without_graph"]} |', flush=True)
@@ -182,19 +184,29 @@ def main():
     if inference:
         print('\n| method | precision | inference input | s/image | images/s | peak MiB |\n|---|---|---|---|---|---|')
         for method, precision, result in inference:
+            if result is None:
+                continue
             height, width = INFERENCE_SIZES[method]
             print(f'| {method} | {precision} | {height}x{width} | {result["step"]:.2f} | {1 / result["step"]:.2f} | '
                   f'{result["peak"]:.0f} |')
 
 
 def run_in_process(context, target, *args):
-    """``target(*args, queue)`` in a fresh process (its peak memory its own); what it puts on the queue."""
-    queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
+    """``target(*args, queue)`` in a fresh process (its peak memory its own); what it puts on the queue, or None when
+    the process dies first (e.g. killed for memory), which is reported instead of waiting for ever."""
+    import queue as queues
+    results = context.Queue()
+    process = context.Process(target=target, args=(*args, results))
     process.start()
-    result = queue.get()
+    while True:
+        try:
+            result = results.get(timeout=5)
+            break
+        except queues.Empty:
+            if not process.is_alive():
+                print(f'{target.__name__}{args[:3]} died (exit code {process.exitcode}; '
+                      f'{"killed: out of memory?" if process.exitcode == -9 else "see above"})', flush=True)
+                result = None
+                break
     process.join()
     return result
-
-if __name__ == '__main__':
-    main()
