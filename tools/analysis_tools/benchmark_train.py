@@ -70,6 +70,24 @@ def autocast(device: str, precision: str):
     return torch.autocast(device_type=device, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
 
 
+def timed(work, device: str) -> float:
+    """Seconds ``work()`` takes, the device synchronised before and after."""
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    work()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def peak_memory_mib(device: str) -> float:
+    """This process's peak memory: CUDA ``max_memory_allocated``, else peak RSS."""
+    if device == 'cuda':
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(method: str, device: str, precision: str, steps: int, batch_size: int, queue) -> None:
     torch.manual_seed(0)
     model, cfg = build(method, device)
@@ -77,12 +95,8 @@ def measure(method: str, device: str, precision: str, steps: int, batch_size: in
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=1e-4, weight_decay=0.01)
     scaler = torch.amp.GradScaler(device, enabled=precision == 'fp16')
-    times = []
-    for step in range(steps + 1):
-        inputs, samples = random_batch(model, cfg, batch_size, device)
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def train_step(inputs, samples):
         with autocast(device, precision):
             losses = model.loss(inputs, samples)
         loss = sum(value for key, value in losses.items() if 'loss' in key)
@@ -90,15 +104,16 @@ def measure(method: str, device: str, precision: str, steps: int, batch_size: in
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        if step:
-            times.append(time.perf_counter() - start)
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+    times = []
+    for step in range(steps + 1):
+        inputs, samples = random_batch(model, cfg, batch_size, device)
+        seconds = timed(lambda: train_step(inputs, samples), device)
+        if step:  # the first step warms up
+            times.append(seconds)
     embedding_graph = _patch_embedding_records_graph(model, cfg, device)
-    queue.put(dict(step=statistics.median(times), peak=peak, trainable=sum(p.numel() for p in parameters),
-                   frozen_without_graph=not embedding_graph))
+    queue.put(dict(step=statistics.median(times), peak=peak_memory_mib(device),
+                   trainable=sum(p.numel() for p in parameters), frozen_without_graph=not embedding_graph))
 
 
 def _patch_embedding_records_graph(model, cfg, device: str) -> bool:
@@ -119,20 +134,13 @@ def measure_inference(method: str, device: str, precision: str, steps: int, queu
     model, _ = build(method, device)
     model.eval()
     inputs = torch.randn(1, 3, *INFERENCE_SIZES[method], device=device)
-    times = []
-    for step in range(steps + 1):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def predict():
         with torch.no_grad(), autocast(device, precision):
             model.predict(inputs)
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        if step:
-            times.append(time.perf_counter() - start)
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    queue.put(dict(step=statistics.median(times), peak=peak))
+
+    times = [timed(predict, device) for _ in range(steps + 1)][1:]  # the first call warms up
+    queue.put(dict(step=statistics.median(times), peak=peak_memory_mib(device)))
 
 
 def count_macs(method: str) -> float:
@@ -210,3 +218,7 @@ def run_in_process(context, target, *args):
                 break
     process.join()
     return result
+
+
+if __name__ == '__main__':
+    main()
