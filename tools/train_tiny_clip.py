@@ -311,6 +311,18 @@ def readout_patches(visual, tokens: torch.Tensor, readout: nn.Module) -> torch.T
     return tower.project(readout(tower.blocks[-1], tokens, (side, side))[:, 1:])
 
 
+def cell_label_counts(labels: torch.Tensor, cell: int, num_labels: int) -> torch.Tensor:
+    """(N, num_labels, g, g): how many pixels of each cell (``cell`` x ``cell`` pixels, a g x g grid) carry each
+    label of the N x S x S label maps."""
+    n, size, _ = labels.shape
+    grid = size // cell
+    rows = torch.arange(size) // cell
+    block = (rows[:, None] * grid + rows[None, :]).expand(n, size, size)
+    index = (torch.arange(n).view(n, 1, 1) * num_labels + labels) * grid * grid + block
+    counts = torch.bincount(index.flatten(), minlength=n * num_labels * grid * grid)
+    return counts.view(n, num_labels, grid, grid)
+
+
 def patch_targets(labels: torch.Tensor, patch: int, class_to_target: torch.Tensor,
                   min_fraction: float) -> torch.Tensor:
     """Per patch (N x hw): the target of the label (object or background) covering at least
@@ -320,14 +332,7 @@ def patch_targets(labels: torch.Tensor, patch: int, class_to_target: torch.Tenso
     a label to its text target (-1 for a label not trained, e.g. the background when its prompt
     is not used).
     """
-    n, size, _ = labels.shape
-    grid = size // patch
-    rows = torch.arange(size) // patch
-    block = (rows[:, None] * grid + rows[None, :]).expand(n, size, size)
-    num_labels = len(class_to_target)
-    index = (torch.arange(n).view(n, 1, 1) * num_labels + labels) * grid * grid + block
-    counts = torch.bincount(index.flatten(), minlength=n * num_labels * grid * grid)
-    counts, label = counts.view(n, num_labels, grid * grid).max(dim=1)
+    counts, label = cell_label_counts(labels, patch, len(class_to_target)).flatten(2).max(dim=1)
     target = class_to_target[label]
     return torch.where(counts >= min_fraction * patch * patch, target, -1)
 

@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train_tiny_clip import (CONFIG_DIR, REPO_ROOT, CropSampler, build_optimizer, class_text_features,  # noqa: E402
-                             contrastive_loss, lr_at, to_tensor, zero_shot_accuracy)
+from train_tiny_clip import (CONFIG_DIR, REPO_ROOT, CropSampler, build_optimizer, cell_label_counts,  # noqa: E402
+                             class_text_features, contrastive_loss, lr_at, to_tensor, zero_shot_accuracy)
 
 from clipdense.datasets.synthetic import CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, SyntheticWorld  # noqa: E402
 from clipdense.datasets.synthetic.crops import object_crops  # noqa: E402
@@ -75,13 +75,7 @@ def parse_args():
 def region_weights(labels: torch.Tensor, num_labels: int, stride: int) -> torch.Tensor:
     """(N, num_labels, g, g): the share of each grid cell (stride x stride pixels) covered by each label of the
     N x S x S label maps."""
-    n, size, _ = labels.shape
-    grid = size // stride
-    rows = torch.arange(size) // stride
-    cell = (rows[:, None] * grid + rows[None, :]).expand(n, size, size)
-    index = (torch.arange(n).view(n, 1, 1) * num_labels + labels) * grid * grid + cell
-    counts = torch.bincount(index.flatten(), minlength=n * num_labels * grid * grid)
-    return counts.view(n, num_labels, grid, grid).float() / stride ** 2
+    return cell_label_counts(labels, stride, num_labels).float() / stride ** 2
 
 
 def region_loss(tower: StagedConvNeXt, last_map, labels, label_to_target, class_text, logit_scale, min_cells,
