@@ -1,6 +1,8 @@
 """Data transforms clipdense adds to mmseg's."""
 from .loading import Load16BitAnnotations
 from .panoptic import LoadPanopticAnnotations, PackPanopticSegInputs
+from .region_embeddings import LoadRegionEmbeddings
 from .resize import Detectron2ResizeShortestEdge
 
-__all__ = ['Detectron2ResizeShortestEdge', 'Load16BitAnnotations', 'LoadPanopticAnnotations', 'PackPanopticSegInputs']
+__all__ = ['Detectron2ResizeShortestEdge', 'Load16BitAnnotations', 'LoadPanopticAnnotations', 'LoadRegionEmbeddings',
+           'PackPanopticSegInputs']

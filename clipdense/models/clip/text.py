@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import nn
 
-from .templates import resolve_templates
+from .templates import NAME_STYLES, format_prompt, resolve_templates
 from .vocabulary import Vocabulary, VocabularySpec
 
 
@@ -116,6 +116,7 @@ class TextClassifier:
         clip_model: an open_clip CLIP model.
         tokenizer: an open_clip tokenizer; default ``open_clip.get_tokenizer(clip_name)``.
         templates: a template-set name (``imagenet80``, ``maskclip85`` ...) or a list of ``{}`` patterns.
+        name_style: how names are written into the templates (``templates.NAME_STYLES``: ``'as_is'``, ``'vild'``).
         clip_name: the open_clip name, used to pick the tokenizer.
         cache_dir: where encoded vocabularies are kept; ``None`` disables the disk cache.
         batch_size: prompts encoded per forward pass.
@@ -123,8 +124,11 @@ class TextClassifier:
 
     def __init__(self, clip_model: nn.Module, templates: Union[str, Sequence[str]] = 'imagenet80',
                  clip_name: Optional[str] = None, tokenizer=None, cache_dir: Optional[str] = 'default',
-                 batch_size: int = 256):
+                 batch_size: int = 256, name_style: str = 'as_is'):
+        if name_style not in NAME_STYLES:
+            raise KeyError(f'unknown name style {name_style!r}; known: {sorted(NAME_STYLES)}')
         self.clip_model = clip_model
+        self.name_style = name_style
         self.clip_name = clip_name
         self.templates = resolve_templates(templates)
         self.tokenizer = tokenizer or self._default_tokenizer(clip_model, clip_name)
@@ -154,6 +158,8 @@ class TextClassifier:
     def _cache_key(self, names: List[str]) -> str:
         digest = hashlib.sha1(self.fingerprint.encode())
         digest.update('\x00'.join(self.templates).encode())
+        if self.name_style != 'as_is':  # keys of the default style stay those of existing caches
+            digest.update(f'\x02{self.name_style}'.encode())
         digest.update(b'\x01')
         digest.update('\x00'.join(names).encode())
         return digest.hexdigest()
@@ -200,7 +206,7 @@ class TextClassifier:
     @torch.no_grad()
     def encode_names(self, names: List[str]) -> torch.Tensor:
         """(len(names), dim): per name, the renormalised mean of its normalised template embeddings."""
-        prompts = [template.format(name) for name in names for template in self.templates]
+        prompts = [format_prompt(template, name, self.name_style) for name in names for template in self.templates]
         embeddings = F.normalize(self.encode_prompts(prompts), dim=-1)
         embeddings = embeddings.view(len(names), len(self.templates), -1).mean(dim=1)
         return F.normalize(embeddings, dim=-1)

@@ -28,13 +28,15 @@ _warned_text_towers = set()
 
 
 def build_clip_and_text(clip: dict, templates: Union[str, Sequence[str]],
-                        text_cache_dir: Optional[str] = 'default') -> Tuple[nn.Module, TextClassifier]:
+                        text_cache_dir: Optional[str] = 'default',
+                        name_style: str = 'as_is') -> Tuple[nn.Module, TextClassifier]:
     """The CLIP of ``clip = dict(name=..., pretrained=...)`` and a text classifier on its text tower.
 
     The model keeps the text classifier outside its module tree: the text tower is frozen, not part of
     checkpoints, and only used when a vocabulary changes. The CLIP's ``visual`` goes to the model's backbone."""
     clip_model = build_clip(clip['name'], clip.get('pretrained'))
-    return clip_model, TextClassifier(clip_model, templates, clip_name=clip['name'], cache_dir=text_cache_dir)
+    return clip_model, TextClassifier(clip_model, templates, clip_name=clip['name'], cache_dir=text_cache_dir,
+                                      name_style=name_style)
 
 
 class OpenVocabularyMixin:

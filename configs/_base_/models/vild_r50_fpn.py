@@ -1,0 +1,113 @@
+# ViLD (tensorflow/tpu projects/vild, configs/vild_resnet.yaml and vild_head.py) on mmdet 3.x: Mask R-CNN R50-FPN
+# (P2-P6, 256 channels, SyncBN; mmengine reverts SyncBN to BN in single-process runs), RPN with 3 anchors per
+# position (size 8 x stride, ratios 0.5/1/2); box head of 4 conv (256) + 2 FC (1024) with norm, a linear
+# projection to CLIP's 512-d space, L2 normalisation, cosine with the frozen text embeddings of the vocabulary and a
+# learned background embedding (N(0, 0.01), normalised) x 100; class-agnostic box regression (weights 10/10/5/5)
+# and mask head (4 conv, 28 x 28). The text side is CLIP ViT-B/32 with ViLD's 63 prompt templates ("This is"
+# prefixed) and its class-name rewriting. RoI features through clipdense's RoIAlign ('mmcv.RoIAlign' selects
+# mmcv's). Departures, documented in configs/vild/README.md: mmdet's RPN head (2 convs, no BN: the reference's RPN
+# convs carry BN), mmdet's L1 box loss (the reference: Huber) and every positive RoI feeding the mask head (the
+# reference samples 128).
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    type='ViLD',
+    clip=dict(name='ViT-B-32', pretrained='openai'),
+    templates='vild63',
+    name_style='vild',
+    data_preprocessor=dict(
+        type='mmdet.DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32,
+        pad_mask=True),
+    backbone=dict(
+        type='mmdet.ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch'),
+    neck=dict(type='mmdet.FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5, norm_cfg=None),
+    rpn_head=dict(
+        type='mmdet.RPNHead',
+        in_channels=256,
+        feat_channels=256,
+        num_convs=2,
+        anchor_generator=dict(type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4),
+        loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_bbox=dict(type='mmdet.L1Loss', loss_weight=1.0)),
+    roi_head=dict(
+        type='ViLDRoIHead',
+        distillation_weight=0.5,
+        bbox_roi_extractor=dict(
+            type='RoIExtractor',
+            roi_layer=dict(type='clipdense.RoIAlign', output_size=7, sampling_ratio=0),
+            out_channels=256,
+            featmap_strides=[4, 8, 16, 32]),
+        bbox_head=dict(
+            type='ViLDBBoxHead',
+            num_shared_convs=4,
+            num_shared_fcs=2,
+            in_channels=256,
+            conv_out_channels=256,
+            fc_out_channels=1024,
+            roi_feat_size=7,
+            norm_cfg=norm_cfg,
+            fc_norm_cfg=norm_cfg,
+            reg_class_agnostic=True,
+            cls_predictor_cfg=dict(type='RegionTextClassifier', embed_dim=512, temperature=100.0,
+                                   background='learned'),
+            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]),
+            loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            loss_bbox=dict(type='mmdet.L1Loss', loss_weight=1.0)),
+        mask_roi_extractor=dict(
+            type='RoIExtractor',
+            roi_layer=dict(type='clipdense.RoIAlign', output_size=14, sampling_ratio=0),
+            out_channels=256,
+            featmap_strides=[4, 8, 16, 32]),
+        mask_head=dict(
+            type='mmdet.FCNMaskHead',
+            num_convs=4,
+            in_channels=256,
+            conv_out_channels=256,
+            class_agnostic=True,
+            norm_cfg=norm_cfg,
+            loss_mask=dict(type='mmdet.CrossEntropyLoss', use_mask=True, loss_weight=1.0))),
+    train_cfg=dict(
+        rpn=dict(
+            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
+                          match_low_quality=True, ignore_iof_thr=-1),
+            sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
+            allowed_border=-1,
+            pos_weight=-1,
+            debug=False),
+        rpn_proposal=dict(nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        rcnn=dict(
+            # 512 RoIs per image, a quarter foreground at IoU >= 0.5, ground-truth boxes mixed in.
+            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
+                          match_low_quality=False, ignore_iof_thr=-1),
+            sampler=dict(type='RandomSampler', num=512, pos_fraction=0.25, neg_pos_ub=-1, add_gt_as_proposals=True),
+            mask_size=28,
+            pos_weight=-1,
+            debug=False)),
+    test_cfg=dict(
+        rpn=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        # Per-class NMS at 0.5, at most 300 detections, no score threshold (the reference's postprocess).
+        rcnn=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=300, mask_thr_binary=0.5)))
+# ViLD-ensemble: add a second head for the image branch (configs/vild/*ensemble*.py).
+image_bbox_head = dict(
+    type='ViLDBBoxHead',
+    num_shared_convs=4,
+    num_shared_fcs=2,
+    in_channels=256,
+    conv_out_channels=256,
+    fc_out_channels=1024,
+    roi_feat_size=7,
+    norm_cfg=norm_cfg,
+    fc_norm_cfg=norm_cfg,
+    with_reg=False,
+    cls_predictor_cfg=dict(type='RegionTextClassifier', embed_dim=512, temperature=100.0, background='none'))
