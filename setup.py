@@ -47,10 +47,11 @@ setup(
     include_package_data=True,
     package_data={'clipdense': ['assets/**/*', 'datasets/vocabularies/**/*.txt']},
     # open_clip before 2.26 runs its transformers sequence-first, which clipdense's staged towers do not read;
-    # 3.3 is the version tested (tools/install.sh pins it).
+    # 3.3 is the version tested (tools/install.sh pins it). pycocotools comes with mmdet; the LVIS API (OV-LVIS:
+    # mmdet's LVISV1Dataset and LVISMetric) does not, hence lvis.
     install_requires=[
         'torch>=2.6', 'mmengine==0.10.7', 'mmcv>=2.0.0,<2.2.0', 'mmsegmentation==1.2.2',
-        'mmdet==3.3.0', 'open_clip_torch>=3.3,<4', 'opencv-python', 'ftfy', 'regex',
+        'mmdet==3.3.0', 'open_clip_torch>=3.3,<4', 'lvis>=0.5.3', 'opencv-python', 'ftfy', 'regex',
     ],
     ext_modules=[make_extension()],
     cmdclass={'build_ext': BuildExtension},

@@ -18,7 +18,9 @@ PYTHON="${PYTHON:-python3}"
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
-PINNED=(mmengine==0.10.7 mmsegmentation==1.2.2 mmdet==3.3.0 open_clip_torch==3.3.0
+# lvis: the LVIS API that mmdet's LVISV1Dataset and LVISMetric import (OV-LVIS) but mmdet does not require; 0.5.3
+# is its last release (its np.float is restored for it by clipdense.evaluation).
+PINNED=(mmengine==0.10.7 mmsegmentation==1.2.2 mmdet==3.3.0 open_clip_torch==3.3.0 lvis==0.5.3
         opencv-python ftfy regex pytest)
 
 say() { printf '[clipdense install] %s\n' "$*"; }
@@ -86,13 +88,13 @@ if ! "$VENV/bin/python" -c "import mmcv, mmcv._ext, sys; sys.exit(mmcv.__version
     pip_q "mmcv==$MMCV_VERSION"  # its pure-Python dependencies
 fi
 
-say "installing mmengine, mmsegmentation, mmdet, open_clip and test tools"
+say "installing mmengine, mmsegmentation, mmdet, lvis, open_clip and test tools"
 pip_q "mmcv==$MMCV_VERSION" "torch==$TORCH_VERSION" "${PINNED[@]}"
 
 say "building clipdense (C++ ops) in editable mode"
 pip_q --no-build-isolation --no-deps -e "$ROOT"
 
-"$VENV/bin/python" -c 'import mmcv.ops, mmseg, mmdet, open_clip, clipdense._ext' \
+"$VENV/bin/python" -c 'import mmcv.ops, mmseg, mmdet, lvis, open_clip, clipdense._ext' \
     || die "the environment does not import; see the messages above."
 fingerprint > "$STAMP"
 say "ready in $((SECONDS - start)) s: $VENV"
