@@ -17,11 +17,12 @@ from .coco_panoptic_semantic import COCOPanopticSemanticDataset
 from .ov_coco import OVCocoDataset
 from .pascal_context_459 import PascalContext459Dataset
 from .transforms import (Detectron2ResizeShortestEdge, Load16BitAnnotations, LoadPanopticAnnotations,
-                         PackPanopticSegInputs)
+                         LoadRegionEmbeddings, PackPanopticSegInputs)
 from .voc20 import PascalVOC20Dataset
 
 __all__ = [
     'ov_splits', 'synthetic', 'writers', 'ADE20K847Dataset', 'COCOObjectDataset', 'COCOPanopticSegDataset',
     'COCOPanopticSemanticDataset', 'OVCocoDataset', 'PascalContext459Dataset', 'PascalVOC20Dataset',
-    'Detectron2ResizeShortestEdge', 'Load16BitAnnotations', 'LoadPanopticAnnotations', 'PackPanopticSegInputs'
+    'Detectron2ResizeShortestEdge', 'Load16BitAnnotations', 'LoadPanopticAnnotations', 'LoadRegionEmbeddings',
+    'PackPanopticSegInputs'
 ]
