@@ -1,0 +1,255 @@
+"""ViLD on mmdet 3.x: the text classifier of regions, the box head, distillation, the ensemble, the detector's
+vocabularies, the RoI extractor with clipdense's RoIAlign, the region-embedding tool and the learning proof on the
+synthetic world."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+
+from tool_runs import ROOT, run_tool, short_run
+
+CONFIG = os.path.join(ROOT, 'configs/vild/vild-text_r18-tiny-fpn_clipdense-tiny_synthetic-world.py')
+
+
+@pytest.fixture(scope='module')
+def registries():
+    from clipdense.registry import register_all_modules
+    register_all_modules()
+    from clipdense.registry import MODELS
+    return MODELS
+
+
+def build_synthetic_vild(registries, ensemble=False, **model):
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.text_cache_dir = None
+    if ensemble:
+        head = cfg.image_bbox_head
+        head.update(in_channels=32, conv_out_channels=32, fc_out_channels=256, norm_cfg=dict(type='BN'),
+                    fc_norm_cfg=dict(type='BN1d'), cls_predictor_cfg=dict(embed_dim=128))
+        cfg.model.roi_head.image_bbox_head = head
+    cfg.model.update(model)
+    torch.manual_seed(0)
+    detector = registries.build(cfg.model)
+    detector.init_weights()
+    return detector
+
+
+# ---- text ----------------------------------------------------------------------------------------------------
+def test_vild_templates_and_name_rewriting():
+    from clipdense.models.clip.templates import TEMPLATE_SETS, format_prompt
+    templates = TEMPLATE_SETS['vild63']
+    assert len(templates) == 63 and len(set(templates)) == 63
+    assert templates[0] == 'There is {article} {} in the scene.'  # no "This is": starts with "There"
+    assert templates[2] == 'This is a photo of {article} {} in the scene.'
+    assert templates[5] == 'itap of {article} {}.'
+    assert 'This is the plastic {}.' in templates and 'This is an embroidered {}.' in templates
+    assert format_prompt(templates[2], 'apple') == 'This is a photo of an apple in the scene.'
+    assert format_prompt(templates[2], 'aerosol_can', 'vild') == 'This is a photo of an aerosol can in the scene.'
+    assert format_prompt(templates[2], 'Bus', 'vild') == 'This is a photo of a bus in the scene.'  # article of 'B'
+    assert format_prompt('{}', 'knife/blade.', 'vild') == 'knife or blade'
+    assert format_prompt('a photo of a {}.', 'aerosol_can') == 'a photo of a aerosol_can.'  # as_is: unchanged
+
+
+def test_text_cache_keys_follow_the_name_style(tmp_path):
+    from clipdense.models.clip import TextClassifier, build_clip
+    clip_model = build_clip('test-tiny-vit', None)
+    plain = TextClassifier(clip_model, 'vild63', clip_name='test-tiny-vit', cache_dir=str(tmp_path))
+    vild = TextClassifier(clip_model, 'vild63', clip_name='test-tiny-vit', cache_dir=str(tmp_path), name_style='vild')
+    assert plain._cache_key(['hot_dog']) != vild._cache_key(['hot_dog'])
+    assert torch.allclose(vild(['hot_dog']).embeddings, plain(['hot dog']).embeddings, atol=1e-6)
+
+
+# ---- the region classifier ------------------------------------------------------------------------------------
+def class_embeddings(rows, names_per_class):
+    from clipdense.models.clip import ClassEmbeddings, Vocabulary
+    classes = [[f'c{index}s{synonym}' for synonym in range(count)] for index, count in enumerate(names_per_class)]
+    name_to_class = torch.tensor([index for index, names in enumerate(classes) for _ in names])
+    return ClassEmbeddings(F.normalize(rows, dim=-1), name_to_class, Vocabulary(classes))
+
+
+@pytest.mark.parametrize('background', ['learned', 'zero', 'none'])
+def test_region_text_classifier(registries, background):
+    from clipdense.models.roi_heads import RegionTextClassifier
+    torch.manual_seed(0)
+    classifier = RegionTextClassifier(in_features=16, embed_dim=8, temperature=100.0, background=background)
+    classifier.init_weights()
+    rows = torch.randn(5, 8)
+    classifier.set_class_embeddings(class_embeddings(rows, [2, 1, 2]), training=False)
+    classifier.eval()
+    features = torch.randn(4, 16)
+    logits = classifier(features)
+    embeddings = F.normalize(classifier.projection(features), dim=-1)
+    cosine = embeddings @ F.normalize(rows, dim=-1).t()
+    expected = torch.stack([cosine[:, :2].amax(1), cosine[:, 2], cosine[:, 3:].amax(1)], dim=1) * 100
+    assert torch.allclose(logits[:, :3], expected, atol=1e-4)
+    if background == 'learned':
+        bg = F.normalize(classifier.background_embedding, dim=0)
+        assert torch.allclose(logits[:, 3], embeddings @ bg * 100, atol=1e-4)
+    elif background == 'zero':
+        assert torch.equal(logits[:, 3], torch.zeros(4))
+    else:
+        assert logits.shape == (4, 3)
+
+
+def test_training_logits_hold_zeros_for_untrained_classes(registries):
+    from clipdense.models.roi_heads import RegionTextClassifier
+    classifier = RegionTextClassifier(in_features=8, embed_dim=8, projection=False, background='learned')
+    classifier.set_class_embeddings(class_embeddings(torch.randn(4, 8), [1, 1, 1, 1]), training=False)
+    classifier.set_class_embeddings(class_embeddings(torch.randn(3, 8), [1, 1, 1]), training=True)
+    classifier.num_untrained_classes = 1
+    classifier.train()
+    logits = classifier(torch.randn(6, 8))
+    # 3 training classes, ViLD's masked (zero) logit for the untrained one, background: mmdet's 4 + 1 columns.
+    assert logits.shape == (6, 5) and torch.equal(logits[:, 3], torch.zeros(6))
+    with pytest.raises(ValueError, match='region width'):
+        RegionTextClassifier(in_features=16, embed_dim=8, projection=False)
+
+
+# ---- the detector ---------------------------------------------------------------------------------------------
+def test_vild_heads_follow_the_vocabularies(registries):
+    detector = build_synthetic_vild(registries)
+    head = detector.roi_head.bbox_head
+    assert head.num_classes == 64 and head.fc_cls.num_train_classes == 48
+    assert head.fc_cls.num_untrained_classes == 16 and int(detector.roi_head.seen_classes.sum()) == 48
+    assert head.reg_class_agnostic and head.fc_reg.out_features == 4
+    assert len(head.shared_convs) == 4 and len(head.shared_fcs) == 2 and len(head.shared_fc_norms) == 2
+    assert detector.roi_head.mask_head.class_agnostic
+    detector.set_vocabulary('red circle,blue square;blue box,violet hexagon')
+    assert head.num_classes == 3 and detector.dataset_meta['classes'] == ('red circle', 'blue square',
+                                                                          'violet hexagon')
+    assert detector.roi_head.seen_classes.tolist() == [True, False, False]  # 'blue square' is unseen
+
+
+def test_training_labels_drop_classes_outside_the_training_vocabulary(registries, monkeypatch):
+    from mmdet.models.detectors import TwoStageDetector
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    detector = build_synthetic_vild(registries)
+    seen = detector.vocabulary.class_names.index(detector.train_vocabulary.class_names[5])
+    unseen = int(torch.nonzero(~detector.seen_classes)[0])
+    sample = DetDataSample()
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[0., 0, 10, 10], [5, 5, 20, 20]]),
+                                       labels=torch.tensor([seen, unseen]))
+    captured = {}
+    monkeypatch.setattr(TwoStageDetector, 'loss', lambda self, inputs, samples: captured.setdefault('s', samples))
+    detector.loss(torch.zeros(1, 3, 32, 32), [sample])
+    kept = captured['s'][0].gt_instances
+    assert kept.labels.tolist() == [5] and kept.bboxes.tolist() == [[0, 0, 10, 10]]
+    assert sample.gt_instances.labels.tolist() == [seen, unseen]  # the caller's sample is untouched
+
+
+def test_distillation_regions_follow_the_augmentation():
+    from mmdet.structures import DetDataSample
+    from clipdense.models.roi_heads import distillation_regions
+    flip_and_half = np.array([[-0.5, 0, 50], [0, 0.5, 0], [0, 0, 1]], dtype=np.float32)  # flip a 100-px width
+    sample = DetDataSample(metainfo=dict(
+        img_shape=(40, 50), homography_matrix=flip_and_half,
+        region_boxes=np.array([[10, 10, 30, 50], [0, 0, 0, 5]], dtype=np.float32),  # the second one is empty
+        region_embeddings=np.array([[3.0, 4.0], [1.0, 0.0]], dtype=np.float32)))
+    other = DetDataSample(metainfo=dict(img_shape=(40, 50)))  # an image without regions
+    rois, targets = distillation_regions([other, sample], 'cpu')
+    assert rois.tolist() == [[1, 35, 5, 45, 25]]
+    assert torch.allclose(targets, torch.tensor([[0.6, 0.8]]))
+    assert distillation_regions([other], 'cpu') is None
+
+
+def synthetic_sample(embed_dim=128, num_regions=3):
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    rng = np.random.default_rng(0)
+    sample = DetDataSample(metainfo=dict(img_shape=(96, 96), pad_shape=(96, 96), batch_input_shape=(96, 96),
+                                         ori_shape=(96, 96), scale_factor=(1.0, 1.0)))
+    masks = np.zeros((2, 96, 96), dtype=np.uint8)
+    masks[0, 10:40, 10:40] = masks[1, 50:90, 40:80] = 1
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[10., 10, 40, 40], [40, 50, 80, 90]]),
+                                       labels=torch.tensor([0, 1]), masks=BitmapMasks(masks, 96, 96))
+    sample.set_metainfo(dict(
+        region_boxes=rng.uniform(0, 40, (num_regions, 2)).repeat(2, axis=1).astype(np.float32) + [0, 0, 30, 30],
+        region_embeddings=rng.normal(size=(num_regions, embed_dim)).astype(np.float32),
+        homography_matrix=np.eye(3, dtype=np.float32)))
+    return sample
+
+
+@pytest.mark.parametrize('ensemble', [False, True])
+def test_distillation_loss(registries, ensemble):
+    from clipdense.models.roi_heads import distillation_regions
+    detector = build_synthetic_vild(registries, ensemble=ensemble)
+    detector.train()
+    sample = synthetic_sample()
+    captured = {}
+    embedding_head = detector.roi_head.image_bbox_head if ensemble else detector.roi_head.bbox_head
+    original = embedding_head.fc_cls.embed
+
+    def spy(features):
+        captured['embeddings'] = original(features)
+        return captured['embeddings']
+    embedding_head.fc_cls.embed = spy
+    torch.manual_seed(0)
+    losses = detector.loss(torch.randn(1, 3, 96, 96), [sample])
+    _, targets = distillation_regions([sample], 'cpu')
+    distilled = captured['embeddings'][-len(targets):]
+    expected = 0.5 * (distilled - targets).abs().sum(-1).mean()
+    assert torch.allclose(losses['loss_distill'], expected)
+    losses['loss_distill'].backward()
+    assert embedding_head.fc_cls.projection.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match='another CLIP'):
+        detector.loss(torch.randn(1, 3, 96, 96), [synthetic_sample(embed_dim=512)])
+
+
+def test_ensemble_scores(registries):
+    detector = build_synthetic_vild(registries, ensemble=True)
+    detector.eval()
+    roi_head = detector.roi_head
+    torch.manual_seed(1)
+    features = torch.randn(6, 32, 7, 7)
+    text_logits, _ = roi_head.bbox_head(features)
+    image_logits = roi_head.image_bbox_head.fc_cls.classify(roi_head.image_bbox_head.region_embeddings(features),
+                                                            with_background=False)
+    scores = roi_head._ensemble_log_scores(text_logits, features).softmax(dim=-1)[:, :-1]
+    p_text, p_image = text_logits.softmax(-1)[:, :-1], image_logits.softmax(-1)
+    seen = roi_head.seen_classes
+    expected = torch.where(seen, p_text.pow(2 / 3) * p_image.pow(1 / 3), p_text.pow(1 / 3) * p_image.pow(2 / 3))
+    assert torch.allclose(scores, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_vild_predicts_boxes_and_masks(registries):
+    detector = build_synthetic_vild(registries)
+    detector.eval()
+    sample = synthetic_sample()
+    with torch.no_grad():
+        result = detector.predict(torch.randn(1, 3, 96, 96), [sample])[0].pred_instances
+    assert len(result) == 50  # test_cfg.rcnn.max_per_img
+    assert result.labels.max() < 64 and result.masks.shape[1:] == (96, 96)
+    assert (result.bboxes[:, 2:] <= 96).all() and (result.bboxes >= 0).all()
+
+
+# ---- RoI features ---------------------------------------------------------------------------------------------
+def test_roi_extractor_uses_clipdense_or_mmcv_roi_align(registries):
+    from mmcv.ops import RoIAlign as MMCVRoIAlign
+    from clipdense.ops import RoIAlign
+    features = [torch.randn(2, 8, 32 // stride, 32 // stride) for stride in (1, 2)]
+    rois = torch.tensor([[0, 1.0, 2.0, 12.0, 9.0], [1, 3.0, 3.0, 30.0, 28.0]])
+    extractors = [registries.build(dict(type='RoIExtractor', roi_layer=dict(type=kind, output_size=7),
+                                        out_channels=8, featmap_strides=[1, 2]))
+                  for kind in ('clipdense.RoIAlign', 'mmcv.RoIAlign')]
+    assert isinstance(extractors[0].roi_layers[0], RoIAlign)
+    assert isinstance(extractors[1].roi_layers[0], MMCVRoIAlign)
+    assert torch.allclose(extractors[0](features, rois), extractors[1](features, rois), atol=1e-5)
+    with pytest.raises(ValueError, match='unknown RoI layer'):
+        registries.build(dict(type='RoIExtractor', roi_layer=dict(type='clipdense.RoIPool', output_size=7),
+                              out_channels=8, featmap_strides=[1]))
+
+
+def test_detector_configs_use_clipdense_roi_align():
+    import glob
+    paths = sorted(glob.glob(os.path.join(ROOT, 'configs/vild/*.py')))
+    assert paths
+    for path in paths:
+        roi_head = Config.fromfile(path).model.roi_head
+        for extractor in (roi_head.bbox_roi_extractor, roi_head.mask_roi_extractor):
+            assert extractor.type == 'RoIExtractor' and extractor.roi_layer.type == 'clipdense.RoIAlign', path
