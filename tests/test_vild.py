@@ -121,7 +121,7 @@ def test_vild_heads_follow_the_vocabularies(registries):
     detector.set_vocabulary('red circle,blue square;blue box,violet hexagon')
     assert head.num_classes == 3 and detector.dataset_meta['classes'] == ('red circle', 'blue square',
                                                                           'violet hexagon')
-    assert detector.roi_head.seen_classes.tolist() == [True, False, False]  # 'blue square' is unseen
+    assert detector.roi_head.seen_classes.tolist() == [False, True, False]  # only 'blue square' was trained on
 
 
 def test_training_labels_drop_classes_outside_the_training_vocabulary(registries, monkeypatch):
@@ -253,3 +253,51 @@ def test_detector_configs_use_clipdense_roi_align():
         roi_head = Config.fromfile(path).model.roi_head
         for extractor in (roi_head.bbox_roi_extractor, roi_head.mask_roi_extractor):
             assert extractor.type == 'RoIExtractor' and extractor.roi_layer.type == 'clipdense.RoIAlign', path
+
+
+# ---- the reference configs --------------------------------------------------------------------------------------
+REFERENCE_CONFIGS = {  # config: (vocabulary size, training vocabulary size, distillation weight, ensemble)
+    'vild-text_r50_fpn_lsj-180k_ov-lvis': (1203, 866, 0.0, False),
+    'vild_r50_fpn_lsj-180k_ov-lvis': (1203, 866, 0.5, False),
+    'vild-ensemble_r50_fpn_lsj-180k_ov-lvis': (1203, 866, 0.5, True),
+    'vild-text_r50_fpn_lsj-180k_ov-coco': (65, 48, 0.0, False),
+    'vild_r50_fpn_lsj-180k_ov-coco': (65, 48, 0.5, False),
+    'vild-ensemble_r50_fpn_lsj-180k_ov-coco': (65, 48, 0.5, True),
+}
+
+
+@pytest.mark.parametrize('name', sorted(REFERENCE_CONFIGS))
+def test_reference_configs(name, registries):
+    from clipdense.models.clip import Vocabulary
+    num_classes, num_train, weight, ensemble = REFERENCE_CONFIGS[name]
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs/vild', f'{name}.py'))
+    model = cfg.model
+    assert model.clip == dict(name='ViT-B-32', pretrained='openai')
+    assert (model.templates, model.name_style) == ('vild63', 'vild')
+    assert len(Vocabulary.parse(model.vocabulary)) == num_classes
+    assert len(Vocabulary.parse(model.train_vocabulary)) == num_train
+    assert model.roi_head.distillation_weight == weight and ('image_bbox_head' in model.roi_head) == ensemble
+    head = model.roi_head.bbox_head
+    assert (head.num_shared_convs, head.num_shared_fcs, head.fc_out_channels) == (4, 2, 1024)
+    assert head.cls_predictor_cfg == dict(type='RegionTextClassifier', embed_dim=512, temperature=100.0,
+                                          background='learned')
+    assert head.reg_class_agnostic and model.roi_head.mask_head.class_agnostic
+    assert model.rpn_head.anchor_generator.scales == [8]
+    assert model.test_cfg.rcnn.max_per_img == 300 and model.test_cfg.rcnn.nms.iou_threshold == 0.5
+    # The reference schedule: SGD 0.32 at batch 256, 1k warm-up, x0.1 at 162k and 171k of 180k, weight decay 4e-5.
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=0.32, momentum=0.9, weight_decay=4e-5)
+    assert cfg.param_scheduler[1].milestones == [162000, 171000] and cfg.train_cfg.max_iters == 180000
+    assert cfg.auto_scale_lr.base_batch_size == 256
+    steps = [step['type'] for step in
+             (cfg.train_dataloader.dataset.get('dataset') or cfg.train_dataloader.dataset).pipeline]
+    assert ('LoadRegionEmbeddings' in steps) == (weight > 0)
+    assert 'mmdet.RandomCrop' in steps and 'mmdet.PackDetInputs' in steps
+    if name.startswith('vild-ensemble_r50_fpn_lsj-180k_ov-lvis'):  # the whole model builds (tiny text tower)
+        model.clip = dict(name='test-tiny-vit', pretrained=None)
+        model.templates, model.text_cache_dir = ['{}'], None
+        embed_dim = 32
+        model.roi_head.bbox_head.cls_predictor_cfg.embed_dim = embed_dim
+        model.roi_head.image_bbox_head.cls_predictor_cfg.embed_dim = embed_dim
+        detector = registries.build(model)
+        assert detector.roi_head.bbox_head.num_classes == 1203
+        assert detector.roi_head.bbox_head.fc_cls.num_untrained_classes == 337

@@ -53,8 +53,9 @@ class ViLD(OpenVocabularyMixin, TwoStageDetector):
         samples = []
         for sample in batch_data_samples:
             sample = sample.clone()  # the caller's samples keep dataset labels
-            labels = self.to_train_labels(sample.gt_instances.labels)
-            sample.gt_instances = sample.gt_instances[labels != self.ignore_index]
-            sample.gt_instances.labels = labels[labels != self.ignore_index]
+            labels = sample.gt_instances.labels
+            trained = self.seen_classes.to(labels.device)[labels]
+            sample.gt_instances = sample.gt_instances[trained]
+            sample.gt_instances.labels = self.to_train_labels(labels[trained])
             samples.append(sample)
         return super().loss(batch_inputs, samples)

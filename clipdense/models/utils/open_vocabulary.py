@@ -79,6 +79,8 @@ class OpenVocabularyMixin:
         train_index = {name: index for index, name in enumerate(self.train_vocabulary.class_names)}
         self.train_label_map = torch.tensor(
             [train_index.get(name, self.ignore_index) for name in self.vocabulary.class_names] + [self.ignore_index])
+        # Kept apart from the map: with 256 or more training classes, training class 255 is not ``ignore_index``.
+        self._seen_classes = torch.tensor([name in train_index for name in self.vocabulary.class_names])
 
     def to_train_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """Dataset labels (classes of ``vocabulary``, ``ignore_index`` elsewhere) → training classes; labels of
@@ -89,7 +91,7 @@ class OpenVocabularyMixin:
     @property
     def seen_classes(self) -> torch.Tensor:
         """(num_classes,) bool: which classes of ``vocabulary`` are in ``train_vocabulary``."""
-        return self.train_label_map[:-1] != self.ignore_index
+        return self._seen_classes
 
     # ---- checkpoints ---------------------------------------------------------------------------------------
     def text_tower_meta(self) -> dict:
