@@ -301,3 +301,87 @@ def test_reference_configs(name, registries):
         detector = registries.build(model)
         assert detector.roi_head.bbox_head.num_classes == 1203
         assert detector.roi_head.bbox_head.fc_cls.num_untrained_classes == 337
+
+
+# ---- the tools --------------------------------------------------------------------------------------------------
+DISTILLED = os.path.join(ROOT, 'configs/vild/vild_r18-tiny-fpn_clipdense-tiny_synthetic-world.py')
+
+
+def detection_run(world, *extra):
+    return short_run(world, f'val_evaluator.ann_file={world}/annotations/instances_val.json',
+                     f'test_evaluator.ann_file={world}/annotations/instances_val.json', 'model.text_cache_dir=None',
+                     *extra)
+
+
+@pytest.mark.slow
+def test_train_resume_test_regions_and_distillation_through_the_tools(small_synthetic_world, tmp_path):
+    """ViLD-text through tools/train.py (2 iterations, --resume to 3), tools/test.py's novel/base/all table, the
+    region-embedding tool on its RPN (progress, resuming), and ViLD distilling the written regions."""
+    import re
+    world = small_synthetic_world
+    text_dir, regions = tmp_path / 'text', tmp_path / 'regions'
+    run_tool('tools/train.py', CONFIG, '--work-dir', str(text_dir),
+             *detection_run(world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=10'))
+    output = run_tool('tools/train.py', CONFIG, '--work-dir', str(text_dir), '--resume',
+                      *detection_run(world, 'train_cfg.max_iters=3', 'train_cfg.val_interval=10'))
+    assert re.search(r'resumed epoch: \d+, iter: 2', output), output[-3000:]
+    output = run_tool('tools/test.py', CONFIG, str(text_dir / 'iter_3.pth'), '--work-dir', str(tmp_path / 'test'),
+                      *detection_run(world))
+    assert re.search(r'\| novel \|\s+16\s+\|.*\|\s+[\d.]+\s+\|', output), output[-3000:]
+    assert re.search(r'Iter\(test\).*bbox_AP50_novel: [\d.]+\s+coco/bbox_AP50_base: [\d.]+', output)
+
+    tool = ['tools/vild_region_embeddings.py', CONFIG, str(text_dir / 'iter_3.pth'), '--out', str(regions),
+            '--max-regions', '20', '--cfg-options', f'train_dataloader.dataset.data_root={world}',
+            f'test_dataloader.dataset.data_root={world}', 'model.text_cache_dir=None']
+    output = run_tool(*tool)
+    files = sorted(regions.iterdir())
+    assert len(files) == 12 and 'embedding 12' in output
+    with np.load(files[0]) as first:
+        assert first['boxes'].shape == (20, 4) and first['embeddings'].shape == (20, 128)
+        assert np.allclose(np.linalg.norm(first['embeddings'].astype(np.float32), axis=1), 1, atol=1e-2)
+        with open(world / 'annotations/instances_train.json') as f:
+            image = next(i for i in json.load(f)['images'] if f"{i['id']}.npz" == files[0].name)
+        assert (first['boxes'][:, 2] <= image['width']).all() and (first['boxes'][:, 3] <= image['height']).all()
+    files[0].unlink()
+    assert 'embedding 1 (' in run_tool(*tool)  # resumes: only the missing image
+
+    output = run_tool('tools/train.py', DISTILLED, '--work-dir', str(tmp_path / 'distilled'),
+                      *detection_run(world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=10',
+                                     f'train_dataloader.dataset.pipeline.2.embeddings_dir={regions}'))
+    assert re.search(r'loss_distill: [\d.]+', output), output[-3000:]
+
+
+@pytest.mark.slow
+def test_two_processes_train(small_synthetic_world, tmp_path):
+    output = run_tool('tools/dist_train.sh', CONFIG, '2', '--work-dir', str(tmp_path),
+                      *detection_run(small_synthetic_world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=10'),
+                      port=29551)
+    assert 'process 0 of 2 communicates over gloo' in output
+    assert (tmp_path / 'iter_2.pth').is_file()
+
+
+def test_region_embeddings_tool_errors(tmp_path):
+    import subprocess
+    import sys
+    checkpoint = tmp_path / 'missing.pth'
+    result = subprocess.run([sys.executable, 'tools/vild_region_embeddings.py', CONFIG, str(checkpoint), '--out',
+                             str(tmp_path / 'out')], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = subprocess.run([sys.executable, 'tools/vild_region_embeddings.py', CONFIG, str(checkpoint), '--out',
+                             str(tmp_path / 'out'), '--crop-scales', '1', '0'], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and '--crop-scales' in result.stderr
+
+
+def test_missing_region_embeddings_name_the_tool(tmp_path):
+    from clipdense.datasets.transforms import LoadRegionEmbeddings
+    from clipdense.datasets.transforms.region_embeddings import RegionEmbeddingsNotFoundError
+    loader = LoadRegionEmbeddings(str(tmp_path))
+    with pytest.raises(RegionEmbeddingsNotFoundError, match='vild_region_embeddings.py'):
+        loader(dict(img_id=7, img_path='a.png'))
+    np.savez(tmp_path / '7.npz', boxes=np.ones((400, 4), np.float32), scores=np.ones(400, np.float32),
+             embeddings=np.ones((400, 8), np.float16))
+    results = loader(dict(img_id=7, img_path='a.png'))
+    assert results['region_boxes'].shape == (300, 4) and results['region_embeddings'].dtype == np.float32
+    assert np.array_equal(results['homography_matrix'], np.eye(3))
