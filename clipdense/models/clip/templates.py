@@ -67,6 +67,8 @@ TEMPLATE_SETS: Dict[str, List[str]] = {
     'zegclip15': ZEGCLIP_15,
     'vild14': VILD_14,
     'vild63': VILD_63,
+    # RegionCLIP (clip_prompt_utils.py: get_prompt_templates): '{}.' then the 80 above.
+    'regionclip81': ['{}.'] + IMAGENET_80,
     'photo': ['a photo of a {}.'],
     'identity': ['{}'],
 }
@@ -78,7 +80,10 @@ def _vild_name(name: str) -> str:
 
 
 # How a class name is written into the templates: as given, or as ViLD's demo rewrites it.
-NAME_STYLES: Dict[str, Callable[[str], str]] = {'as_is': lambda name: name, 'vild': _vild_name}
+NAME_STYLES: Dict[str, Callable[[str], str]] = {
+    'as_is': lambda name: name, 'vild': _vild_name,
+    # RegionCLIP's prompt_engineering: commas dropped, '+' becomes a space.
+    'regionclip': lambda name: name.replace(',', '').replace('+', ' ')}
 
 
 def format_prompt(template: str, name: str, name_style: str = 'as_is') -> str:

@@ -120,15 +120,19 @@ class TextClassifier:
         clip_name: the open_clip name, used to pick the tokenizer.
         cache_dir: where encoded vocabularies are kept; ``None`` disables the disk cache.
         batch_size: prompts encoded per forward pass.
+        normalize_prompts: L2-normalise each prompt's embedding before the mean over templates (CLIP's recipe);
+            False takes the mean of the un-normalised embeddings (RegionCLIP's ``extract_concept_features.py``).
+            The mean is normalised either way (RegionCLIP's head normalises it).
     """
 
     def __init__(self, clip_model: nn.Module, templates: Union[str, Sequence[str]] = 'imagenet80',
                  clip_name: Optional[str] = None, tokenizer=None, cache_dir: Optional[str] = 'default',
-                 batch_size: int = 256, name_style: str = 'as_is'):
+                 batch_size: int = 256, name_style: str = 'as_is', normalize_prompts: bool = True):
         if name_style not in NAME_STYLES:
             raise KeyError(f'unknown name style {name_style!r}; known: {sorted(NAME_STYLES)}')
         self.clip_model = clip_model
         self.name_style = name_style
+        self.normalize_prompts = normalize_prompts
         self.clip_name = clip_name
         self.templates = resolve_templates(templates)
         self.tokenizer = tokenizer or self._default_tokenizer(clip_model, clip_name)
@@ -160,6 +164,8 @@ class TextClassifier:
         digest.update('\x00'.join(self.templates).encode())
         if self.name_style != 'as_is':  # keys of the default style stay those of existing caches
             digest.update(f'\x02{self.name_style}'.encode())
+        if not self.normalize_prompts:
+            digest.update(b'\x03unnormalised-mean')
         digest.update(b'\x01')
         digest.update('\x00'.join(names).encode())
         return digest.hexdigest()
@@ -205,9 +211,12 @@ class TextClassifier:
 
     @torch.no_grad()
     def encode_names(self, names: List[str]) -> torch.Tensor:
-        """(len(names), dim): per name, the renormalised mean of its normalised template embeddings."""
+        """(len(names), dim): per name, the renormalised mean of its (normalised, see ``normalize_prompts``)
+        template embeddings."""
         prompts = [format_prompt(template, name, self.name_style) for name in names for template in self.templates]
-        embeddings = F.normalize(self.encode_prompts(prompts), dim=-1)
+        embeddings = self.encode_prompts(prompts)
+        if self.normalize_prompts:
+            embeddings = F.normalize(embeddings, dim=-1)
         embeddings = embeddings.view(len(names), len(self.templates), -1).mean(dim=1)
         return F.normalize(embeddings, dim=-1)
 

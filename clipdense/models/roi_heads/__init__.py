@@ -1,7 +1,10 @@
 """RoI heads and their parts for the open-vocabulary detectors (mmdet modules registered in clipdense's scope)."""
 from .region_text_classifier import RegionTextClassifier
+from .regionclip_bbox_head import RegionCLIPBBoxHead, fuse_rpn_scores
+from .regionclip_roi_head import RegionCLIPRoIHead
 from .roi_extractor import RoIExtractor
 from .vild_bbox_head import ViLDBBoxHead
 from .vild_roi_head import ViLDRoIHead, distillation_regions
 
-__all__ = ['RegionTextClassifier', 'RoIExtractor', 'ViLDBBoxHead', 'ViLDRoIHead', 'distillation_regions']
+__all__ = ['RegionCLIPBBoxHead', 'RegionCLIPRoIHead', 'RegionTextClassifier', 'RoIExtractor', 'ViLDBBoxHead',
+           'ViLDRoIHead', 'distillation_regions', 'fuse_rpn_scores']

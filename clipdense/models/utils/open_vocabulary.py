@@ -29,14 +29,15 @@ _warned_text_towers = set()
 
 def build_clip_and_text(clip: dict, templates: Union[str, Sequence[str]],
                         text_cache_dir: Optional[str] = 'default',
-                        name_style: str = 'as_is') -> Tuple[nn.Module, TextClassifier]:
+                        name_style: str = 'as_is',
+                        normalize_prompts: bool = True) -> Tuple[nn.Module, TextClassifier]:
     """The CLIP of ``clip = dict(name=..., pretrained=...)`` and a text classifier on its text tower.
 
     The model keeps the text classifier outside its module tree: the text tower is frozen, not part of
     checkpoints, and only used when a vocabulary changes. The CLIP's ``visual`` goes to the model's backbone."""
     clip_model = build_clip(clip['name'], clip.get('pretrained'))
     return clip_model, TextClassifier(clip_model, templates, clip_name=clip['name'], cache_dir=text_cache_dir,
-                                      name_style=name_style)
+                                      name_style=name_style, normalize_prompts=normalize_prompts)
 
 
 class OpenVocabularyMixin:

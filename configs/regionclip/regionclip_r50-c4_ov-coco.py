@@ -1,0 +1,34 @@
+# RegionCLIP RN50-C4 fine-tuned on OV-COCO (CLIP_fast_rcnn_R_50_C4_ovd.yaml + train_transfer_learning.sh): trained on
+# the 48 base categories, tested on all 65 (AP50 on the 17 novel). 90k iterations of batch 16, SGD 0.002 (momentum
+# 0.9, weight decay 1e-4), x0.1 at 60k and 80k, linear warm-up from 0.002e-3 over 5k; multi-scale shorter side
+# 640-800, longer side <= 1333; test 800/1333, score > 0.001, per-class NMS 0.5, 100 detections. Start from the
+# released RegionCLIP weights: load_from = <regionclip_pretrained-cc_rn50.pth converted by
+# tools/model_converters/regionclip2clipdense.py>. On fewer GPUs: --auto-scale-lr (the maintainer's advice, #43).
+_base_ = [
+    '../_base_/models/regionclip_r50_c4.py', '../_base_/datasets/ov_coco_detection.py',
+    '../_base_/default_runtime_detection.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco.txt',
+    train_vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco_base.txt')
+# No mask head on OV-COCO: boxes only.
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='RandomChoiceResize', scales=[(1333, short) for short in range(640, 801, 32)], keep_ratio=True,
+         resize_type='mmdet.Resize'),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(type='mmdet.PackDetInputs'),
+]
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+iterations = 90000
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.002, momentum=0.9, weight_decay=1e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=5000),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=iterations, milestones=[60000, 80000], gamma=0.1),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=iterations, val_interval=iterations)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+# The reference's batch: 16 images (8 GPUs x 2 here).
+auto_scale_lr = dict(enable=False, base_batch_size=16)

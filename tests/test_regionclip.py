@@ -1,0 +1,294 @@
+"""RegionCLIP (C4) on mmdet 3.x: the backbone and RoI head against CLIP's own image path, the head's logits and box
+deltas, the classification loss against a hand computation, zero-shot inference on ground-truth boxes, the RPN
+score fusions, the text recipe, the checkpoint converter and the OV-COCO config. Tiny ResNet CLIP only (fast)."""
+import importlib.util
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from tool_runs import ROOT
+
+CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_ov-coco.py')
+EMBED = 32  # the tiny CLIP's joint space; its res4 has 256 channels, its attention-pool grid is 2x2 (pooler 4)
+
+
+@pytest.fixture(scope='module')
+def registries():
+    from clipdense.registry import register_all_modules
+    register_all_modules()
+    from clipdense.registry import MODELS
+    return MODELS
+
+
+def tiny_config(**model):
+    """The OV-COCO config with the tiny ResNet CLIP (64-pixel grid: pooler 4 → layer4 2x2) and three classes."""
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.update(clip=dict(name='test-tiny-rn', pretrained=None), text_cache_dir=None,
+                     vocabulary=['cat', 'dog', 'car'], train_vocabulary=['cat', 'dog'])
+    cfg.model.rpn_head.update(in_channels=256, feat_channels=32)
+    cfg.model.roi_head.bbox_roi_extractor.update(out_channels=256)
+    cfg.model.roi_head.bbox_roi_extractor.roi_layer.output_size = 4
+    cfg.model.roi_head.bbox_head.in_channels = EMBED
+    cfg.model.update(model)
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def detector(registries):
+    torch.manual_seed(0)
+    model = registries.build(tiny_config().model)
+    model.init_weights()
+    return model.eval()
+
+
+def sample(boxes, labels, shape=(128, 160), scale=1.0):
+    data = DetDataSample(metainfo=dict(img_shape=shape, ori_shape=tuple(round(s / scale) for s in shape),
+                                       scale_factor=(scale, scale), pad_shape=shape, batch_input_shape=shape))
+    data.gt_instances = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32), labels=torch.tensor(labels))
+    return data
+
+
+# ---- the C4 composition ------------------------------------------------------------------------------------
+def test_whole_image_roi_reproduces_clips_image_embedding(detector):
+    """RoIAlign (aligned) of the whole-image box at the res4 map's size is the map itself; layer4 and the attention
+    pool then give exactly CLIP's encode_image."""
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = detector.extract_feat(images)
+        assert features[0].shape == (2, 256, 4, 4)  # res4, stride 16
+        rois = torch.tensor([[0, 0, 0, 64, 64], [1, 0, 0, 64, 64]], dtype=torch.float32)
+        regions = detector.roi_head.region_embeddings(features, rois)
+        expected = detector.backbone.tower.visual(images)  # open_clip's own ModifiedResNet forward
+    assert regions.shape == (2, EMBED)
+    torch.testing.assert_close(regions, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_backbone_freezing(registries):
+    torch.manual_seed(0)
+    model = registries.build(tiny_config().model)
+    model.train()
+    visual = model.backbone.tower.visual
+    assert not visual.conv1.weight.requires_grad and not any(p.requires_grad for p in visual.layer1.parameters())
+    assert visual.layer2[0].conv1.weight.requires_grad and visual.layer4[0].conv1.weight.requires_grad
+    norms = [m for m in visual.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(not m.training and not m.weight.requires_grad for m in norms)
+    # layer4 and the pool are the backbone's, used by the RoI head without a second copy in the state dict
+    assert not any(key.startswith('roi_head.') and 'layer4' in key for key in model.state_dict())
+    assert model.roi_head.bbox_head.fc_reg.weight.shape == (4, EMBED)
+
+
+# ---- the head ----------------------------------------------------------------------------------------------
+def test_head_logits_cosine_times_100_with_zero_background_and_raw_box_deltas(detector):
+    torch.manual_seed(2)
+    embeddings = torch.randn(5, EMBED) * 3
+    head = detector.roi_head.bbox_head
+    with torch.no_grad():
+        cls_score, bbox_pred = head(embeddings)
+    text = detector.class_embeddings.embeddings  # normalised text rows of the test vocabulary
+    expected = 100 * F.normalize(embeddings, dim=-1) @ F.normalize(text, dim=-1).t()
+    assert cls_score.shape == (5, 4)
+    torch.testing.assert_close(cls_score[:, :3], expected, rtol=1e-5, atol=1e-4)
+    assert torch.equal(cls_score[:, 3], torch.zeros(5))
+    # box deltas from the un-normalised embedding (the reference's bbox_pred(x) on the attention-pool output)
+    torch.testing.assert_close(bbox_pred, embeddings @ head.fc_reg.weight.t() + head.fc_reg.bias)
+
+
+def test_training_classifies_against_the_training_classes_only(registries):
+    torch.manual_seed(0)
+    model = registries.build(tiny_config().model)
+    model.init_weights()
+    model.train()
+    head = model.roi_head.bbox_head
+    assert head(torch.randn(3, EMBED))[0].shape == (3, 3)  # cat, dog, background
+    losses = model.loss(torch.randn(1, 3, 128, 160), [sample([[10, 10, 60, 70], [50, 20, 150, 120]], [0, 2])])
+    assert torch.isfinite(losses['loss_cls']) and torch.isfinite(losses['loss_bbox'])
+    assert head.num_classes == 3  # restored to the test vocabulary after the loss
+
+
+# ---- the loss ----------------------------------------------------------------------------------------------
+def test_focal_scaled_loss_matches_a_hand_computation(registries):
+    from clipdense.models.losses import FocalScaledCrossEntropyLoss
+    torch.manual_seed(3)
+    logits = torch.randn(6, 4) * 3
+    labels = torch.tensor([0, 3, 1, 3, 2, 3])  # 3 = background
+    loss = FocalScaledCrossEntropyLoss(gamma=0.5, background_weight=0.2)(logits, labels)
+    expected = 0.0
+    for row, label in zip(logits, labels):
+        p = row.softmax(-1)[label]
+        weight = 0.2 if label == 3 else 1.0
+        expected += -torch.log(p) * (1 - p) ** 0.5 * weight
+    torch.testing.assert_close(loss, expected / 6)
+    # LVIS (no focal scaling): PyTorch's class-weighted mean, normalised by the sum of the weights
+    lvis = FocalScaledCrossEntropyLoss(gamma=None, background_weight=0.8)(logits, labels)
+    torch.testing.assert_close(lvis, F.cross_entropy(logits, labels, weight=torch.tensor([1, 1, 1, 0.8])))
+
+
+# ---- inference ---------------------------------------------------------------------------------------------
+def test_ground_truth_boxes_are_scored_as_they_are(detector):
+    torch.manual_seed(4)
+    images = torch.randn(1, 3, 128, 160)
+    boxes = [[10.0, 10.0, 60.0, 70.0], [50.0, 20.0, 150.0, 120.0]]
+    detector.test_proposals = 'gt'
+    detector.roi_head.test_cfg.score_thr = 0.0  # random weights: scores are far from the recipe's 0.001
+    try:
+        with torch.no_grad():
+            result = detector.predict(images, [sample(boxes, [0, 2], scale=2.0)])[0].pred_instances
+            rois = torch.tensor([[0.0] + box for box in boxes])
+            probabilities = detector.roi_head.bbox_head(
+                detector.roi_head.region_embeddings(detector.extract_feat(images), rois))[0].softmax(-1)
+    finally:
+        detector.test_proposals = 'rpn'
+        detector.roi_head.test_cfg.score_thr = 0.001
+    original = torch.tensor(boxes) / 2  # rescaled to the original image, no deltas applied
+    assert len(result) == 6  # every (box, class) pair at threshold 0
+    for box, label, score in zip(result.bboxes, result.labels, result.scores):
+        index = int((original - box).abs().sum(-1).argmin())
+        torch.testing.assert_close(box, original[index])
+        torch.testing.assert_close(score, probabilities[index, label])
+
+
+def test_gt_mode_without_boxes_is_a_user_error(detector):
+    from clipdense.utils import UserError
+    data = sample([[0, 0, 8, 8]], [0])
+    del data.gt_instances
+    detector.test_proposals = 'gt'
+    try:
+        with pytest.raises(UserError, match='LoadAnnotations'):
+            detector.predict(torch.randn(1, 3, 128, 160), [data])
+    finally:
+        detector.test_proposals = 'rpn'
+
+
+def test_rpn_score_fusions():
+    from clipdense.models.roi_heads import fuse_rpn_scores
+    probabilities = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]])
+    rpn = torch.tensor([0.9, 0.2, 0.99999])
+    torch.testing.assert_close(fuse_rpn_scores(probabilities, rpn, 'sigmoid'), (probabilities * rpn[:, None]).sqrt())
+    reference = fuse_rpn_scores(probabilities, rpn, 'reference')  # the raw logit, as RegionCLIP keeps it
+    torch.testing.assert_close(reference[0], (probabilities[0] * torch.logit(rpn[0])).sqrt())
+    assert torch.isnan(reference[1]).all()  # negative logit: the row is dropped by the finite mask
+    assert reference[2, 0] > 1  # scores can exceed 1
+
+
+def test_reference_fusion_drops_non_finite_rows(detector):
+    from mmengine.config import ConfigDict
+    head = detector.roi_head.bbox_head
+    rois = torch.tensor([[0, 0, 0, 50, 50], [0, 10, 10, 90, 90]], dtype=torch.float32)
+    cls_score = torch.tensor([[5.0, 0, 0, 0], [0, 5.0, 0, 0]])
+    cfg = ConfigDict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+    meta = dict(img_shape=(128, 128), scale_factor=(1.0, 1.0))
+    result = head.predict_single(rois, cls_score, None, meta, False, cfg, rpn_scores=torch.tensor([0.9, 0.3]),
+                                 rpn_score_fusion='reference')
+    assert torch.equal(result.bboxes, rois[:1, 1:].expand(len(result), 4))  # the second proposal is gone
+
+
+# ---- text --------------------------------------------------------------------------------------------------
+def test_text_is_the_normalised_mean_of_unnormalised_prompt_embeddings():
+    from clipdense.models.clip import TextClassifier, build_clip
+    from clipdense.models.clip.templates import TEMPLATE_SETS, format_prompt
+    templates = TEMPLATE_SETS['regionclip81']
+    assert len(templates) == 81 and len(set(templates)) == 81 and templates[0] == '{}.'
+    assert format_prompt('{}.', 'hot dog, sausage+bun', 'regionclip') == 'hot dog sausage bun.'
+    clip_model = build_clip('test-tiny-rn', None)
+    classifier = TextClassifier(clip_model, templates[:3], clip_name='test-tiny-rn', cache_dir=None,
+                                name_style='regionclip', normalize_prompts=False)
+    prompts = [format_prompt(template, 'cat', 'regionclip') for template in templates[:3]]
+    expected = F.normalize(classifier.encode_prompts(prompts).mean(0), dim=-1)
+    torch.testing.assert_close(classifier(['cat']).embeddings[0], expected)
+    normalised = TextClassifier(clip_model, templates[:3], clip_name='test-tiny-rn', cache_dir=None)
+    assert classifier._cache_key(['cat']) != normalised._cache_key(['cat'])
+
+
+# ---- the converter -----------------------------------------------------------------------------------------
+def load_converter():
+    path = os.path.join(ROOT, 'tools/model_converters/regionclip2clipdense.py')
+    spec = importlib.util.spec_from_file_location('regionclip2clipdense', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def official_state_dict(clip_model):
+    """A RegionCLIP checkpoint's keys (CLIPFastRCNN): ``backbone`` is clip_backbone.ModifiedResNet (CLIP's names,
+    FrozenBN: no num_batches_tracked), ``lang_encoder`` CLIPLangEncoder (CLIP's text names + logit_scale),
+    ``roi_heads.box_predictor`` FastRCNNOutputLayers, and the offline detectron2 R50 + RPN."""
+    torch.manual_seed(5)
+    state = {}
+    for key, value in clip_model.state_dict().items():
+        if key.startswith('visual.'):
+            if not key.endswith('num_batches_tracked'):
+                state['backbone.' + key[len('visual.'):]] = torch.randn_like(value.float())
+        else:
+            state['lang_encoder.' + key] = value.clone()
+    predictor = 'roi_heads.box_predictor.'
+    state[predictor + 'cls_score.weight'] = torch.randn(48, EMBED)
+    state[predictor + 'test_cls_score.weight'] = torch.randn(65, EMBED)
+    state[predictor + 'cls_bg_score.weight'] = torch.zeros(1, EMBED)
+    state[predictor + 'bbox_pred.weight'] = torch.randn(4, EMBED)
+    state[predictor + 'bbox_pred.bias'] = torch.randn(4)
+    state['offline_backbone.res2.0.conv1.weight'] = torch.randn(64, 64, 1, 1)
+    state['offline_backbone.res2.0.conv1.norm.running_mean'] = torch.randn(64)
+    state['offline_proposal_generator.rpn_head.conv.weight'] = torch.randn(8, 8, 3, 3)
+    state['offline_proposal_generator.rpn_head.objectness_logits.weight'] = torch.randn(15, 8, 1, 1)
+    return state
+
+
+def test_converter_renames_every_kept_tensor_and_loads_strictly(registries, tmp_path):
+    torch.manual_seed(0)
+    model = registries.build(tiny_config().model)
+    official = official_state_dict(model.text_classifier.clip_model)
+    torch.save({'model': official, 'iteration': 89999}, tmp_path / 'regionclip.pth')
+    load_converter().main([str(tmp_path / 'regionclip.pth'), str(tmp_path / 'converted.pth')])
+    checkpoint = torch.load(tmp_path / 'converted.pth', weights_only=False)
+    converted = checkpoint['state_dict']
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    assert not unexpected
+    assert all(key.startswith('rpn_head.') for key in missing)  # the RPN is trained, not converted
+    state = model.state_dict()
+    torch.testing.assert_close(state['backbone.tower.visual.layer4.0.conv1.weight'],
+                               official['backbone.layer4.0.conv1.weight'])
+    torch.testing.assert_close(state['backbone.tower.visual.attnpool.c_proj.weight'],
+                               official['backbone.attnpool.c_proj.weight'])
+    torch.testing.assert_close(state['roi_head.bbox_head.fc_reg.bias'],
+                               official['roi_heads.box_predictor.bbox_pred.bias'])
+    # the released text tower is recorded, and matches the configured one (same weights here)
+    assert checkpoint['meta']['text_tower']['fingerprint'] == model.text_classifier.fingerprint
+
+
+def test_converter_rejects_other_checkpoints(tmp_path):
+    from clipdense.utils import UserError
+    torch.save({'model': {'backbone.conv1.weight': torch.zeros(1)}}, tmp_path / 'other.pth')
+    with pytest.raises(UserError, match='not a RegionCLIP checkpoint'):
+        load_converter().convert(str(tmp_path / 'other.pth'), str(tmp_path / 'out.pth'))
+
+
+# ---- the config --------------------------------------------------------------------------------------------
+def test_ov_coco_config_holds_the_reference_recipe():
+    cfg = Config.fromfile(CONFIG)
+    assert cfg.train_cfg.max_iters == 90000 and cfg.optim_wrapper.optimizer.lr == 0.002
+    assert cfg.param_scheduler[0].end == 5000 and cfg.param_scheduler[1].milestones == [60000, 80000]
+    assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 16
+    scales = cfg.train_dataloader.dataset.pipeline[2].scales
+    assert [short for _, short in scales] == list(range(640, 801, 32))
+    head = cfg.model.roi_head
+    assert head.bbox_roi_extractor.roi_layer.output_size == 14 and head.bbox_roi_extractor.roi_layer.aligned
+    assert head.bbox_head.loss_cls.gamma == 0.5 and head.bbox_head.loss_cls.background_weight == 0.2
+    assert cfg.model.clip.name == 'RN50' and cfg.model.templates == 'regionclip81'
+
+
+def test_backbone_builds_its_own_clip_and_rejects_vision_transformers(registries):
+    from clipdense.models.backbones import CLIPResNetC4
+    from clipdense.utils import UserError
+    backbone = CLIPResNetC4(clip=dict(name='test-tiny-rn', pretrained=None))
+    assert backbone.out_channels == (256,) and backbone.embed_dim == EMBED
+    assert backbone(torch.randn(1, 3, 64, 96))[0].shape == (1, 256, 4, 6)
+    with pytest.raises(UserError, match='ResNet CLIP'):
+        CLIPResNetC4(clip=dict(name='test-tiny-vit', pretrained=None))
+    with pytest.raises(UserError, match='frozen_stages'):
+        CLIPResNetC4(clip=dict(name='test-tiny-rn', pretrained=None), frozen_stages=7)
