@@ -14,6 +14,7 @@ from mmengine.structures import InstanceData
 from tool_runs import ROOT
 
 CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_ov-coco.py')
+GT_CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_zero-shot-gt-boxes_ov-coco.py')
 EMBED = 32  # the tiny CLIP's joint space; its res4 has 256 channels, its attention-pool grid is 2x2 (pooler 4)
 
 
@@ -25,12 +26,13 @@ def registries():
     return MODELS
 
 
-def tiny_config(**model):
-    """The OV-COCO config with the tiny ResNet CLIP (64-pixel grid: pooler 4 → layer4 2x2) and three classes."""
-    cfg = Config.fromfile(CONFIG)
+def tiny_config(path=CONFIG, **model):
+    """The config with the tiny ResNet CLIP (64-pixel grid: pooler 4 → layer4 2x2) and three classes."""
+    cfg = Config.fromfile(path)
     cfg.model.update(clip=dict(name='test-tiny-rn', pretrained=None), text_cache_dir=None,
                      vocabulary=['cat', 'dog', 'car'], train_vocabulary=['cat', 'dog'])
-    cfg.model.rpn_head.update(in_channels=256, feat_channels=32)
+    if cfg.model.rpn_head is not None:
+        cfg.model.rpn_head.update(in_channels=256, feat_channels=32)
     cfg.model.roi_head.bbox_roi_extractor.update(out_channels=256)
     cfg.model.roi_head.bbox_roi_extractor.roi_layer.output_size = 4
     cfg.model.roi_head.bbox_head.in_channels = EMBED
@@ -259,6 +261,9 @@ def test_converter_renames_every_kept_tensor_and_loads_strictly(registries, tmp_
                                official['roi_heads.box_predictor.bbox_pred.bias'])
     # the released text tower is recorded, and matches the configured one (same weights here)
     assert checkpoint['meta']['text_tower']['fingerprint'] == model.text_classifier.fingerprint
+    # the zero-shot model (no RPN) takes every tensor strictly
+    zero_shot = registries.build(tiny_config(GT_CONFIG).model)
+    zero_shot.load_state_dict(converted, strict=True)
 
 
 def test_converter_rejects_other_checkpoints(tmp_path):
@@ -292,3 +297,19 @@ def test_backbone_builds_its_own_clip_and_rejects_vision_transformers(registries
         CLIPResNetC4(clip=dict(name='test-tiny-vit', pretrained=None))
     with pytest.raises(UserError, match='frozen_stages'):
         CLIPResNetC4(clip=dict(name='test-tiny-rn', pretrained=None), frozen_stages=7)
+
+
+def test_zero_shot_gt_config_scores_loaded_boxes_without_an_rpn(registries):
+    cfg = Config.fromfile(GT_CONFIG)
+    assert cfg.model.test_proposals == 'gt' and cfg.model.rpn_head is None
+    steps = [step.type for step in cfg.test_dataloader.dataset.pipeline]
+    assert steps.index('mmdet.LoadAnnotations') < steps.index('mmdet.Resize')  # boxes resized with the image
+    assert cfg.model.test_cfg.rcnn.score_thr == 0.001 and cfg.model.test_cfg.rcnn.nms.iou_threshold == 0.5
+    model = registries.build(tiny_config(GT_CONFIG).model).eval()
+    assert not model.with_rpn
+    with torch.no_grad():
+        result = model.predict(torch.randn(1, 3, 128, 160), [sample([[10, 10, 60, 70]], [1])])[0].pred_instances
+    assert all(torch.equal(box, torch.tensor([10.0, 10.0, 60.0, 70.0])) for box in result.bboxes)
+    from clipdense.utils import UserError
+    with pytest.raises(UserError, match='test_proposals="gt"'):
+        registries.build(tiny_config(GT_CONFIG, test_proposals='rpn').model)

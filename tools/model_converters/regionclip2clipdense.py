@@ -15,7 +15,8 @@ Dropped, and counted on the output line: the text-embedding classifiers (``cls_s
 goes into the meta, so loading with another text tower warns), the pretraining teacher (``teacher_backbone``,
 ``teacher_roi_heads``) and the reference's offline localisation branch (``offline_backbone``,
 ``offline_proposal_generator``: a separate detectron2 R50 + RPN that clipdense's RegionCLIP does not have; its
-proposals come from the model's own RPN head, which this conversion leaves to training).
+proposals come from the model's own RPN head, which this conversion leaves to training) and the LVIS models' mask
+head (``roi_heads.mask_head``: clipdense's RegionCLIP has no mask head yet).
 """
 import argparse
 import re
@@ -30,8 +31,8 @@ from clipdense.utils import run_cli
 VISUAL = 'backbone.tower.visual.'
 TEXT = 'text.'  # a temporary prefix for the language encoder's tensors (open_clip's names after it)
 TEXT_TOWER_KEYS = r'(transformer\..*|token_embedding\.weight|positional_embedding|ln_final\..*|text_projection)'
-DROPPED = r'(roi_heads\.box_predictor\.(cls_score|test_cls_score|cls_bg_score)\..*|lang_encoder\..*|' \
-          r'teacher_backbone\..*|teacher_roi_heads\..*|offline_backbone\..*|offline_proposal_generator\..*)'
+DROPPED = r'(roi_heads\.box_predictor\.(cls_score|test_cls_score|cls_bg_score)\..*|roi_heads\.mask_head\..*|' \
+          r'lang_encoder\..*|teacher_backbone\..*|teacher_roi_heads\..*|offline_backbone\..*|offline_proposal_generator\..*)'
 
 RULES = [
     (r'backbone\.((conv|bn)[123]\..*|layer[1-4]\..*|attnpool\..*)', VISUAL + r'\1'),

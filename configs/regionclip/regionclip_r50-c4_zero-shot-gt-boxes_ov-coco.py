@@ -1,0 +1,29 @@
+# RegionCLIP RN50 zero-shot inference on ground-truth boxes, COCO's 65 OV classes (CLIP_fast_rcnn_R_50_C4_ovd_zsinf.yaml
+# with CROP_REGION_TYPE GT, test_zeroshot_inference.sh): every ground-truth box is a proposal, classified as it is (no
+# box deltas, no RPN score), score > 0.001, per-class NMS 0.5, 100 detections. Weights: the released pretrained
+# RegionCLIP (regionclip_pretrained-cc_rn50.pth) converted by tools/model_converters/regionclip2clipdense.py, e.g.
+#   python tools/test.py configs/regionclip/regionclip_r50-c4_zero-shot-gt-boxes_ov-coco.py converted.pth
+_base_ = [
+    '../_base_/models/regionclip_r50_c4.py', '../_base_/datasets/ov_coco_detection.py',
+    '../_base_/default_runtime_detection.py'
+]
+model = dict(
+    vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco.txt',
+    test_proposals='gt',
+    rpn_head=None,
+    train_cfg=None)
+# The boxes are loaded before Resize so that they are resized with the image (they are the proposals).
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='mmdet.Resize', scale=(1333, 800), keep_ratio=True),
+    dict(type='mmdet.PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
