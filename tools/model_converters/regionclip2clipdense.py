@@ -31,8 +31,9 @@ from clipdense.utils import run_cli
 VISUAL = 'backbone.tower.visual.'
 TEXT = 'text.'  # a temporary prefix for the language encoder's tensors (open_clip's names after it)
 TEXT_TOWER_KEYS = r'(transformer\..*|token_embedding\.weight|positional_embedding|ln_final\..*|text_projection)'
-DROPPED = r'(roi_heads\.box_predictor\.(cls_score|test_cls_score|cls_bg_score)\..*|roi_heads\.mask_head\..*|' \
-          r'lang_encoder\..*|teacher_backbone\..*|teacher_roi_heads\..*|offline_backbone\..*|offline_proposal_generator\..*)'
+DROPPED = (r'(roi_heads\.box_predictor\.(cls_score|test_cls_score|cls_bg_score)\..*|roi_heads\.mask_head\..*'
+           r'|lang_encoder\..*|teacher_backbone\..*|teacher_roi_heads\..*'
+           r'|offline_backbone\..*|offline_proposal_generator\..*)')
 
 RULES = [
     (r'backbone\.((conv|bn)[123]\..*|layer[1-4]\..*|attnpool\..*)', VISUAL + r'\1'),
