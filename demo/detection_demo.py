@@ -13,15 +13,13 @@ A mistake in the arguments (a missing file, a bad option value, an output that c
 with one line on stderr and exit status 2, before the model is built where it can be checked beforehand.
 """
 import argparse
-import os
 from collections import Counter
 
 import cv2
 from mmengine.config import DictAction
 
 from clipdense.apis import inference_detector, init_model, read_image
-from clipdense.engine import OutputPathError, check_writable_folder
-from clipdense.models.clip.vocabulary import Vocabulary, VocabularyError
+from clipdense.apis.demo_options import check_output_image, demo_cfg_options
 from clipdense.utils import UserError, run_cli
 from clipdense.visualization import draw_detections
 
@@ -55,28 +53,12 @@ def check_options(args) -> None:
         raise OptionValueError(f'--max-dets {args.max_dets}: give a positive number of detections to draw.')
 
 
-def check_output_image(path: str) -> None:
-    """The image can be written to ``path``: checked before the model runs, so a mistake loses nothing."""
-    if not cv2.haveImageWriter(path):
-        raise OutputPathError(f'cannot write the image to {path} (--out): OpenCV has no writer for this file '
-                              'name; use a .png or .jpg file name.')
-    check_writable_folder(os.path.dirname(os.path.abspath(path)), '--out')
-
-
 def main():
     args = parse_args()
     check_options(args)
     image = read_image(args.image)
-    check_output_image(args.out)
-    options = dict(args.cfg_options or {})
-    if args.pretrained:
-        options['model.clip.pretrained'] = None if args.pretrained.lower() == 'none' else args.pretrained
-    if args.vocab is not None:  # an empty --vocab is a mistake, not a request for the config's vocabulary
-        try:
-            Vocabulary.parse(args.vocab)  # checked now rather than after the CLIP has loaded
-        except VocabularyError as error:
-            raise type(error)(f'--vocab {args.vocab!r}: {error}') from error
-        options['model.vocabulary'] = args.vocab
+    check_output_image(args.out, 'image')
+    options = demo_cfg_options(args.cfg_options, args.vocab, args.pretrained)
     model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=options)
     instances = inference_detector(model, image).pred_instances
     instances = instances[instances.scores >= args.score_thr]

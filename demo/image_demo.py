@@ -13,14 +13,12 @@ A mistake in the arguments (a missing file, an unknown name, an output that cann
 with one line on stderr and exit status 2, before the model runs where it can be checked beforehand.
 """
 import argparse
-import os
 
 import cv2
 from mmengine.config import DictAction
 
 from clipdense.apis import inference_model, init_model, read_image
-from clipdense.engine import OutputPathError, check_writable_folder
-from clipdense.models.clip.vocabulary import Vocabulary, VocabularyError
+from clipdense.apis.demo_options import check_output_image, demo_cfg_options
 from clipdense.utils import run_cli
 from clipdense.visualization import draw_overlay
 
@@ -42,29 +40,11 @@ def parse_args():
     return parser.parse_args()
 
 
-def check_output_image(path: str) -> None:
-    """The overlay can be written to ``path``: checked before the model runs, so a mistake loses nothing."""
-    if not cv2.haveImageWriter(path):
-        raise OutputPathError(f'cannot write the overlay to {path} (--out): OpenCV has no writer for this file '
-                              'name; use a .png or .jpg file name.')
-    check_writable_folder(os.path.dirname(os.path.abspath(path)), '--out')
-
-
 def main():
     args = parse_args()
     image = read_image(args.image)
-    check_output_image(args.out)
-    options = dict(args.cfg_options or {})
-    if args.model:
-        options['model.clip.name'] = None if args.model.lower() == 'none' else args.model
-    if args.pretrained:
-        options['model.clip.pretrained'] = None if args.pretrained.lower() == 'none' else args.pretrained
-    if args.vocab is not None:  # an empty --vocab is a mistake, not a request for the config's vocabulary
-        try:
-            Vocabulary.parse(args.vocab)  # checked now rather than after the CLIP has loaded
-        except VocabularyError as error:
-            raise type(error)(f'--vocab {args.vocab!r}: {error}') from error
-        options['model.vocabulary'] = args.vocab
+    check_output_image(args.out, 'overlay')
+    options = demo_cfg_options(args.cfg_options, args.vocab, args.pretrained, args.model)
     model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=options)
     result = inference_model(model, image)
     labels = result.pred_sem_seg.data[0].cpu().numpy()
