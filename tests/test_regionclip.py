@@ -313,3 +313,127 @@ def test_zero_shot_gt_config_scores_loaded_boxes_without_an_rpn(registries):
     from clipdense.utils import UserError
     with pytest.raises(UserError, match='test_proposals="gt"'):
         registries.build(tiny_config(GT_CONFIG, test_proposals='rpn').model)
+
+
+# ---- soft-NMS (the fine-tuned evaluations) -----------------------------------------------------------------
+def soft_nms_by_hand(boxes, scores, labels, method, sigma, threshold, prune):
+    """RegionCLIP's soft-NMS written independently (float64, an IoU matrix, an alive mask): every class in one
+    pass, the highest alive score taken (the first on ties), the others decayed, scores <= prune dropped."""
+    boxes, current = boxes.double(), scores.double().clone()
+    lt = torch.max(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = torch.where(inter > 0, inter / (area[:, None] + area[None] - inter), torch.zeros_like(inter))
+    iou = iou * (labels[:, None] == labels[None]).double()  # classes never suppress each other
+    alive = torch.ones(len(scores), dtype=torch.bool)
+    order, kept_scores = [], []
+    while alive.any():
+        top = int(torch.where(alive, current, torch.tensor(-float('inf'), dtype=torch.float64)).argmax())
+        order.append(top)
+        kept_scores.append(float(current[top]))
+        if method == 'gaussian':
+            current = current * torch.exp(-iou[top] ** 2 / sigma)
+        else:
+            current = current * torch.where(iou[top] > threshold, 1 - iou[top], torch.ones_like(iou[top]))
+        alive &= current > prune
+        alive[top] = False
+    return torch.tensor(order, dtype=torch.long), torch.tensor(kept_scores, dtype=torch.float64)
+
+
+def clustered_detections(seed, count=60, classes=3):
+    """Boxes in a few overlapping clusters with a background column, as a head's scores look."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.tensor([[40.0, 40.0], [60.0, 50.0], [150.0, 90.0]])
+    centre = centres[torch.randint(0, 3, (count,), generator=generator)] + 8 * torch.randn(count, 2,
+                                                                                          generator=generator)
+    size = 20 + 20 * torch.rand(count, 2, generator=generator)
+    boxes = torch.cat([centre - size / 2, centre + size / 2], dim=1)
+    scores = torch.rand(count, classes + 1, generator=generator).softmax(-1) ** 0.5
+    return boxes, scores
+
+
+@pytest.mark.parametrize('method', ['gaussian', 'linear'])
+def test_detectron2_soft_nms_through_multiclass_nms_matches_an_independent_implementation(method):
+    from mmdet.models.layers import multiclass_nms
+    from clipdense.models.utils import resolve_nms_cfg
+    boxes, scores = clustered_detections(5)
+    score_thr, max_num = 0.2, 25
+    nms = dict(type='detectron2_soft_nms', method=method, sigma=0.5, min_score=0.001, iou_threshold=0.3)
+    detections, labels = multiclass_nms(boxes, scores, score_thr, resolve_nms_cfg(nms), max_num)
+    # the reference's order: background dropped, score > threshold (proposal-major), soft-NMS, the first max_num
+    candidates = (scores[:, :-1] > score_thr).nonzero()
+    candidate_scores = scores[candidates[:, 0], candidates[:, 1]]
+    order, expected_scores = soft_nms_by_hand(boxes[candidates[:, 0]], candidate_scores, candidates[:, 1], method,
+                                              0.5, 0.3, 0.001)
+    assert len(order) > max_num  # the top-k cut matters
+    assert (expected_scores < candidate_scores[order].double() - 1e-3).any()  # some scores were decayed
+    order, expected_scores = order[:max_num], expected_scores[:max_num]
+    assert torch.equal(labels, candidates[order, 1])
+    torch.testing.assert_close(detections[:, :4], boxes[candidates[order, 0]])
+    torch.testing.assert_close(detections[:, 4].double(), expected_scores, rtol=1e-5, atol=1e-6)
+    assert (detections[1:, 4] <= detections[:-1, 4]).all()  # taken in decreasing decayed score
+
+
+def test_detectron2_soft_nms_departs_from_mmcvs_where_documented():
+    from mmcv.ops import soft_nms
+    from clipdense.models.utils import detectron2_soft_nms
+    options = dict(iou_threshold=0.5, sigma=0.5, min_score=0.001, method='gaussian')
+    disjoint = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]])
+    at_prune = torch.tensor([0.9, 0.001])  # a score equal to the prune threshold: detectron2 drops it, mmcv keeps it
+    assert detectron2_soft_nms(disjoint, at_prune, **options)[1].tolist() == [0]
+    assert soft_nms(disjoint, at_prune, **options)[1].tolist() == [0, 1]
+    flat = torch.tensor([[5.0, 5, 5, 9], [5, 5, 5, 9]])  # two zero-area boxes: IoU 0 here, 0/0 in mmcv
+    dets, keep = detectron2_soft_nms(flat, torch.tensor([0.8, 0.6]), **options)
+    assert keep.tolist() == [0, 1] and dets[:, 4].tolist() == pytest.approx([0.8, 0.6])
+    assert torch.isnan(soft_nms(flat, torch.tensor([0.8, 0.6]), **options)[0][1, 4])
+    tied = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [2, 0, 12, 10]])
+    assert detectron2_soft_nms(tied, torch.tensor([0.5, 0.7, 0.7]), **options)[1][0] == 1  # ties: lowest index
+    empty = detectron2_soft_nms(torch.zeros(0, 4), torch.zeros(0), **options)
+    assert empty[0].shape == (0, 5) and empty[1].shape == (0,)
+
+
+def test_soft_nms_options_are_checked():
+    from clipdense.models.utils import resolve_nms_cfg
+    from clipdense.utils import UserError
+    assert resolve_nms_cfg(dict(type='nms', iou_threshold=0.5)) == dict(type='nms', iou_threshold=0.5)
+    with pytest.raises(UserError, match='"gaussian" or "linear"'):
+        resolve_nms_cfg(dict(type='detectron2_soft_nms', method='hard'))
+    with pytest.raises(UserError, match="prune"):
+        resolve_nms_cfg(dict(type='detectron2_soft_nms', prune=0.001))
+    with pytest.raises(UserError, match='sigma'):
+        resolve_nms_cfg(dict(type='detectron2_soft_nms', sigma=0))
+
+
+def test_head_fuses_thresholds_then_soft_nms_then_keeps_the_top_k(registries):
+    """RPN fusion before the threshold, soft-NMS on the network input's boxes, top-k, then rescaling."""
+    from mmengine.config import ConfigDict
+    head = registries.build(dict(tiny_config().model.roi_head.bbox_head, num_classes=3))
+    boxes, scores = clustered_detections(7, count=40)
+    rois = torch.cat([torch.zeros(len(boxes), 1), boxes], dim=1)
+    cls_score = torch.log(scores)  # softmax gives back the normalised rows
+    rpn = torch.rand(len(boxes), generator=torch.Generator().manual_seed(8)) * 0.5 + 0.5  # logits > 0
+    cfg = ConfigDict(score_thr=0.3, max_per_img=10,
+                     nms=dict(type='detectron2_soft_nms', method='gaussian', sigma=0.5, min_score=0.001,
+                              iou_threshold=0.5))
+    meta = dict(img_shape=(200, 200), scale_factor=(2.0, 2.0))
+    result = head.predict_single(rois, cls_score, None, meta, True, cfg, rpn_scores=rpn,
+                                 rpn_score_fusion='reference')
+    probabilities = scores.double() / scores.double().sum(-1, keepdim=True)  # softmax of the log-scores
+    fused = (probabilities * torch.logit(rpn.double())[:, None]).sqrt()[:, :-1]
+    candidates = (fused > 0.3).nonzero()
+    order, expected_scores = soft_nms_by_hand(boxes[candidates[:, 0]], fused[candidates[:, 0], candidates[:, 1]],
+                                              candidates[:, 1], 'gaussian', 0.5, 0.5, 0.001)
+    order, expected_scores = order[:10], expected_scores[:10]
+    assert len(result) == 10
+    assert torch.equal(result.labels, candidates[order, 1])
+    torch.testing.assert_close(result.bboxes, boxes[candidates[order, 0]] / 2)
+    torch.testing.assert_close(result.scores.double(), expected_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_configs_evaluate_as_the_reference_scripts():
+    fine_tuned = Config.fromfile(CONFIG).model.test_cfg.rcnn
+    assert fine_tuned.nms == dict(type='detectron2_soft_nms', method='gaussian', sigma=0.5, min_score=0.001,
+                                  iou_threshold=0.5)
+    assert fine_tuned.score_thr == 0.001 and fine_tuned.max_per_img == 100
+    assert Config.fromfile(GT_CONFIG).model.test_cfg.rcnn.nms == dict(type='nms', iou_threshold=0.5)

@@ -1,7 +1,8 @@
 # RegionCLIP RN50-C4 fine-tuned on OV-COCO (CLIP_fast_rcnn_R_50_C4_ovd.yaml + train_transfer_learning.sh): trained on
 # the 48 base categories, tested on all 65 (AP50 on the 17 novel). 90k iterations of batch 16, SGD 0.002 (momentum
 # 0.9, weight decay 1e-4), x0.1 at 60k and 80k, linear warm-up from 0.002e-3 over 5k; multi-scale shorter side
-# 640-800, longer side <= 1333; test 800/1333, score > 0.001, per-class NMS 0.5, 100 detections. Start from the
+# 640-800, longer side <= 1333; test 800/1333, score > 0.001, per-class gaussian soft-NMS (sigma 0.5, prune 0.001:
+# test_transfer_learning.sh's SOFT_NMS_ENABLED True with detectron2's defaults), 100 detections. Start from the
 # released RegionCLIP weights: load_from = <regionclip_pretrained-cc_rn50.pth converted by
 # tools/model_converters/regionclip2clipdense.py>. On fewer GPUs: --auto-scale-lr (the maintainer's advice, #43).
 _base_ = [
@@ -10,7 +11,12 @@ _base_ = [
 ]
 model = dict(
     vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco.txt',
-    train_vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco_base.txt')
+    train_vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco_base.txt',
+    # detectron2's soft-NMS as the reference evaluates: SOFT_NMS_METHOD gaussian, SOFT_NMS_SIGMA 0.5,
+    # SOFT_NMS_PRUNE 0.001 (min_score), NMS_THRESH_TEST 0.5 as the (unused) linear threshold; after the score
+    # threshold, every class in one pass, the decayed scores are the detections' scores, then the first 100.
+    test_cfg=dict(rcnn=dict(nms=dict(type='detectron2_soft_nms', method='gaussian', sigma=0.5, min_score=0.001,
+                                     iou_threshold=0.5))))
 # No mask head on OV-COCO: boxes only.
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),

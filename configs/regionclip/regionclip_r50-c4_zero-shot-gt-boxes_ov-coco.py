@@ -1,7 +1,8 @@
 # RegionCLIP RN50 zero-shot inference on ground-truth boxes, COCO's 65 OV classes (CLIP_fast_rcnn_R_50_C4_ovd_zsinf.yaml
 # with CROP_REGION_TYPE GT, test_zeroshot_inference.sh): every ground-truth box is a proposal, classified as it is (no
-# box deltas, no RPN score), score > 0.001, per-class NMS 0.5, 100 detections. Weights: the released pretrained
-# RegionCLIP (regionclip_pretrained-cc_rn50.pth) converted by tools/model_converters/regionclip2clipdense.py, e.g.
+# box deltas, no RPN score), score > 0.001, per-class hard NMS 0.5 (the zero-shot script leaves soft-NMS off),
+# 100 detections. Weights: the released pretrained RegionCLIP (regionclip_pretrained-cc_rn50.pth) converted by
+# tools/model_converters/regionclip2clipdense.py, e.g.
 #   python tools/test.py configs/regionclip/regionclip_r50-c4_zero-shot-gt-boxes_ov-coco.py converted.pth
 _base_ = [
     '../_base_/models/regionclip_r50_c4.py', '../_base_/datasets/ov_coco_detection.py',

@@ -9,6 +9,7 @@ from mmdet.structures.bbox import scale_boxes
 from mmengine.structures import InstanceData
 
 from clipdense.models.clip import ClassEmbeddings
+from clipdense.models.utils.soft_nms import DETECTRON2_SOFT_NMS, resolve_nms_cfg
 from clipdense.registry import MODELS
 from clipdense.utils import UserError
 
@@ -76,11 +77,18 @@ class RegionCLIPBBoxHead(BBoxHead):
     def predict_single(self, roi: torch.Tensor, cls_score: torch.Tensor, bbox_pred: Optional[torch.Tensor],
                        img_meta: dict, rescale: bool, rcnn_test_cfg, rpn_scores: Optional[torch.Tensor] = None,
                        rpn_score_fusion: Optional[str] = None) -> InstanceData:
-        """One image's detections: softmax, optional RPN fusion, boxes (deltas applied unless ``bbox_pred`` is
-        None), rows with non-finite boxes or scores dropped, then mmdet's per-class NMS (background dropped)."""
-        if rpn_score_fusion is None or rpn_scores is None or len(roi) == 0:
+        """One image's detections in the reference's order (``fast_rcnn.py``): softmax, optional RPN fusion, boxes
+        (deltas applied unless ``bbox_pred`` is None, clipped), rows with non-finite boxes or scores dropped,
+        background dropped, ``score > score_thr``, per-class NMS (``rcnn_test_cfg.nms``: mmcv's, or
+        ``type='detectron2_soft_nms'``, whose decayed scores are the output scores), the first ``max_per_img``, then
+        rescaling. Plain NMS without fusion is mmdet's own path."""
+        soft_nms = rcnn_test_cfg.nms.get('type') == DETECTRON2_SOFT_NMS
+        fuse = rpn_score_fusion is not None and rpn_scores is not None
+        if len(roi) == 0 or not (fuse or soft_nms):
             return self._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale, rcnn_test_cfg)
-        scores = fuse_rpn_scores(F.softmax(cls_score, dim=-1), rpn_scores, rpn_score_fusion)
+        scores = F.softmax(cls_score, dim=-1)
+        if fuse:
+            scores = fuse_rpn_scores(scores, rpn_scores, rpn_score_fusion)
         img_shape = img_meta['img_shape']
         if bbox_pred is not None:
             boxes = self.bbox_coder.decode(roi[:, 1:], bbox_pred.view(-1, self.bbox_coder.encode_size),
@@ -90,15 +98,10 @@ class RegionCLIPBBoxHead(BBoxHead):
             boxes[:, [0, 2]] = boxes[:, [0, 2]].clamp(min=0, max=img_shape[1])
             boxes[:, [1, 3]] = boxes[:, [1, 3]].clamp(min=0, max=img_shape[0])
         valid = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores).all(dim=1)
-        boxes, scores = boxes[valid], scores[valid]
-        if rescale and len(boxes):
-            boxes = scale_boxes(boxes, [1 / s for s in img_meta['scale_factor']])
+        detections, labels = multiclass_nms(boxes[valid], scores[valid], rcnn_test_cfg.score_thr,
+                                            resolve_nms_cfg(rcnn_test_cfg.nms), rcnn_test_cfg.max_per_img)
         results = InstanceData()
-        if len(boxes) == 0:
-            results.bboxes, results.scores = boxes.new_zeros(0, 4), boxes.new_zeros(0)
-            results.labels = boxes.new_zeros(0, dtype=torch.long)
-            return results
-        detections, labels = multiclass_nms(boxes, scores, rcnn_test_cfg.score_thr, rcnn_test_cfg.nms,
-                                            rcnn_test_cfg.max_per_img)
         results.bboxes, results.scores, results.labels = detections[:, :-1], detections[:, -1], labels
+        if rescale and len(results):  # NMS ran on the network input's boxes, as the reference's
+            results.bboxes = scale_boxes(results.bboxes, [1 / s for s in img_meta['scale_factor']])
         return results

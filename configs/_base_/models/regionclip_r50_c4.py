@@ -64,4 +64,7 @@ model = dict(
             debug=False)),
     test_cfg=dict(
         rpn=dict(nms_pre=6000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        # detectron2's test defaults as the yamls keep them: score > 0.001 (SCORE_THRESH_TEST), per-class hard NMS 0.5,
+        # 100 per image. The fine-tuned evaluations (test_transfer_learning.sh) switch to soft-NMS in their configs:
+        # nms=dict(type='detectron2_soft_nms', ...), run by RegionCLIPBBoxHead (clipdense/models/utils/soft_nms.py).
         rcnn=dict(score_thr=0.001, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
