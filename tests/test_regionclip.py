@@ -16,6 +16,7 @@ from tool_runs import ROOT
 CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_ov-coco.py')
 GT_CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_zero-shot-gt-boxes_ov-coco.py')
 EMBED = 32  # the tiny CLIP's joint space; its res4 has 256 channels, its attention-pool grid is 2x2 (pooler 4)
+OFFLINE_WIDTH = 4  # the offline RPN's R50 stem width (detectron2's STEM_OUT_CHANNELS; res2 has 4x)
 
 
 @pytest.fixture(scope='module')
@@ -33,6 +34,10 @@ def tiny_config(path=CONFIG, **model):
                      vocabulary=['cat', 'dog', 'car'], train_vocabulary=['cat', 'dog'])
     if cfg.model.rpn_head is not None:
         cfg.model.rpn_head.update(in_channels=256, feat_channels=32)
+    if cfg.model.offline_rpn is not None:  # an R50 of width 4 (res4: 64 channels), random weights
+        cfg.model.offline_rpn.backbone.base_channels = OFFLINE_WIDTH
+        cfg.model.offline_rpn.rpn_head.update(in_channels=16 * OFFLINE_WIDTH, feat_channels=16 * OFFLINE_WIDTH)
+        cfg.model.offline_rpn.checkpoint = None
     cfg.model.roi_head.bbox_roi_extractor.update(out_channels=256)
     cfg.model.roi_head.bbox_roi_extractor.roi_layer.output_size = 4
     cfg.model.roi_head.bbox_head.in_channels = EMBED
@@ -251,7 +256,7 @@ def test_converter_renames_every_kept_tensor_and_loads_strictly(registries, tmp_
     converted = checkpoint['state_dict']
     missing, unexpected = model.load_state_dict(converted, strict=False)
     assert not unexpected
-    assert all(key.startswith('rpn_head.') for key in missing)  # the RPN is trained, not converted
+    assert missing and all(key.startswith('offline_rpn.') for key in missing)  # regionclip_rpn2clipdense.py's
     state = model.state_dict()
     torch.testing.assert_close(state['backbone.tower.visual.layer4.0.conv1.weight'],
                                official['backbone.layer4.0.conv1.weight'])
@@ -313,6 +318,47 @@ def test_zero_shot_gt_config_scores_loaded_boxes_without_an_rpn(registries):
     from clipdense.utils import UserError
     with pytest.raises(UserError, match='test_proposals="gt"'):
         registries.build(tiny_config(GT_CONFIG, test_proposals='rpn').model)
+
+
+# ---- the offline RPN (the reference's frozen R50-C4 + RPN, rpn_coco_48.pth) ---------------------------------
+def detectron2_rpn_state_dict(width=OFFLINE_WIDTH, blocks=(3, 4, 6), anchors=15, seed=6):
+    """A released C4 RPN checkpoint's tensors with their official names and shapes, random values: detectron2's
+    ResNet (``BasicStem``: conv1 7x7 + FrozenBN ``norm``; ``BottleneckBlock`` res2..res4: conv1 1x1, conv2 3x3,
+    conv3 1x1, a ``shortcut`` in each stage's first block, bottleneck = out / 4), ``StandardRPNHead`` (``conv`` 3x3,
+    ``objectness_logits`` A, ``anchor_deltas`` 4A) and the detector's RoI heads (dropped by the converter)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def conv(out_channels, in_channels, size):
+        return torch.randn(out_channels, in_channels, size, size, generator=generator) * (2 / (in_channels * size ** 2))
+    state = {}
+
+    def conv_norm(name, out_channels, in_channels, size):
+        state[name + '.weight'] = conv(out_channels, in_channels, size)
+        state[name + '.norm.weight'] = 1 + 0.1 * torch.randn(out_channels, generator=generator)
+        state[name + '.norm.bias'] = 0.1 * torch.randn(out_channels, generator=generator)
+        state[name + '.norm.running_mean'] = 0.1 * torch.randn(out_channels, generator=generator)
+        state[name + '.norm.running_var'] = 0.5 + torch.rand(out_channels, generator=generator)
+
+    conv_norm('backbone.stem.conv1', width, 3, 7)
+    in_channels = width
+    for stage, count in enumerate(blocks):
+        out_channels = 4 * width * 2 ** stage
+        for index in range(count):
+            prefix = f'backbone.res{stage + 2}.{index}.'
+            if index == 0:
+                conv_norm(prefix + 'shortcut', out_channels, in_channels, 1)
+            conv_norm(prefix + 'conv1', out_channels // 4, in_channels, 1)
+            conv_norm(prefix + 'conv2', out_channels // 4, out_channels // 4, 3)
+            conv_norm(prefix + 'conv3', out_channels, out_channels // 4, 1)
+            in_channels = out_channels
+    head = 'proposal_generator.rpn_head.'
+    for name, out_channels, size in (('conv', in_channels, 3), ('objectness_logits', anchors, 1),
+                                     ('anchor_deltas', 4 * anchors, 1)):
+        state[head + name + '.weight'] = conv(out_channels, in_channels, size) * 10
+        state[head + name + '.bias'] = 0.1 * torch.randn(out_channels, generator=generator)
+    state['roi_heads.res5.0.conv1.weight'] = torch.randn(2 * in_channels // 4, in_channels, 1, 1)
+    state['roi_heads.box_predictor.cls_score.weight'] = torch.randn(49, 8 * in_channels)
+    return state
 
 
 # ---- soft-NMS (the fine-tuned evaluations) -----------------------------------------------------------------
@@ -507,3 +553,191 @@ def test_concept_labeler_teacher_is_frozen_and_uses_the_text_path(registries, tm
     torch.testing.assert_close(result.probabilities[:1], expected.probabilities, rtol=1e-4, atol=1e-5)
     with pytest.raises(ConceptPoolError, match='empty'):
         labeler.set_concepts([])
+
+
+def detectron2_c4_rpn_proposals(state, images_bgr, nms_pre, max_per_img, nms_thresh, min_size=0.0):
+    """detectron2's inference (``CLIPFastRCNN.offline_preprocess_image``, ResNet C4 with STRIDE_IN_1X1 and FrozenBN,
+    ``StandardRPNHead``, ``DefaultAnchorGenerator``, ``Box2BoxTransform``, ``find_top_rpn_proposals``) written out on
+    the official tensors: a list of (boxes, objectness logits) per unpadded 0-255 BGR image."""
+    import math
+
+    from torchvision.ops import batched_nms
+
+    def conv_norm(x, name, stride=1, padding=0, relu=True):
+        x = F.conv2d(x, state[name + '.weight'], stride=stride, padding=padding)
+        scale = state[name + '.norm.weight'] * (state[name + '.norm.running_var'] + 1e-5).rsqrt()
+        x = x * scale[:, None, None] + (state[name + '.norm.bias'] - state[name + '.norm.running_mean'] * scale)[
+            :, None, None]
+        return F.relu(x) if relu else x
+
+    mean = torch.tensor([103.530, 116.280, 123.675]).view(3, 1, 1)
+    height, width = max(image.shape[1] for image in images_bgr), max(image.shape[2] for image in images_bgr)
+    x = torch.zeros(len(images_bgr), 3, height, width)  # ImageList.from_tensors, size_divisibility 0: pad with 0
+    for index, image in enumerate(images_bgr):
+        x[index, :, :image.shape[1], :image.shape[2]] = image - mean
+    x = F.max_pool2d(conv_norm(x, 'backbone.stem.conv1', 2, 3), kernel_size=3, stride=2, padding=1)
+    for stage in (2, 3, 4):
+        index = 0
+        while f'backbone.res{stage}.{index}.conv1.weight' in state:
+            prefix, stride = f'backbone.res{stage}.{index}.', 2 if stage > 2 and index == 0 else 1
+            shortcut = conv_norm(x, prefix + 'shortcut', stride, relu=False) if index == 0 else x
+            out = conv_norm(x, prefix + 'conv1', stride)  # STRIDE_IN_1X1
+            out = conv_norm(out, prefix + 'conv2', padding=1)
+            x = F.relu(conv_norm(out, prefix + 'conv3', relu=False) + shortcut)
+            index += 1
+    head = 'proposal_generator.rpn_head.'
+    hidden = F.relu(F.conv2d(x, state[head + 'conv.weight'], state[head + 'conv.bias'], padding=1))
+    logits = F.conv2d(hidden, state[head + 'objectness_logits.weight'], state[head + 'objectness_logits.bias'])
+    deltas = F.conv2d(hidden, state[head + 'anchor_deltas.weight'], state[head + 'anchor_deltas.bias'])
+    count, _, rows, columns = logits.shape
+    logits = logits.permute(0, 2, 3, 1).flatten(1)
+    deltas = deltas.view(count, -1, 4, rows, columns).permute(0, 3, 4, 1, 2).flatten(1, -2)
+    cell = []  # sizes outer, aspect ratios (h / w) inner, centred on 0
+    for size in (32, 64, 128, 256, 512):
+        for ratio in (0.5, 1.0, 2.0):
+            w = math.sqrt(size ** 2 / ratio)
+            cell.append([-w / 2, -ratio * w / 2, w / 2, ratio * w / 2])
+    shift_y, shift_x = torch.meshgrid(torch.arange(rows) * 16.0, torch.arange(columns) * 16.0, indexing='ij')
+    shifts = torch.stack([shift_x.reshape(-1), shift_y.reshape(-1)] * 2, dim=1)
+    anchors = (shifts[:, None] + torch.tensor(cell)[None]).reshape(-1, 4)
+    widths, heights = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+    centre_x, centre_y = anchors[:, 0] + 0.5 * widths, anchors[:, 1] + 0.5 * heights
+    results = []
+    for image, image_logits, image_deltas in zip(images_bgr, logits, deltas):
+        dw = image_deltas[:, 2].clamp(max=math.log(1000.0 / 16))
+        dh = image_deltas[:, 3].clamp(max=math.log(1000.0 / 16))
+        x_c, y_c = image_deltas[:, 0] * widths + centre_x, image_deltas[:, 1] * heights + centre_y
+        w, h = torch.exp(dw) * widths, torch.exp(dh) * heights
+        boxes = torch.stack([x_c - 0.5 * w, y_c - 0.5 * h, x_c + 0.5 * w, y_c + 0.5 * h], dim=1)
+        scores, order = image_logits.sort(descending=True)
+        boxes, scores = boxes[order[:nms_pre]], scores[:nms_pre]
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, image.shape[2])
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, image.shape[1])
+        keep = ((boxes[:, 2] - boxes[:, 0]) > min_size) & ((boxes[:, 3] - boxes[:, 1]) > min_size)
+        boxes, scores = boxes[keep], scores[keep]
+        keep = batched_nms(boxes, scores, torch.zeros(len(boxes), dtype=torch.long), nms_thresh)[:max_per_img]
+        results.append((boxes[keep], scores[keep]))
+    return results
+
+
+def offline_rpn_model(registries, tmp_path, **offline_rpn):
+    """The tiny OV-COCO detector whose offline RPN holds ``detectron2_rpn_state_dict`` through the converter."""
+    official = detectron2_rpn_state_dict()
+    torch.save({'model': official, '__author__': 'detectron2'}, tmp_path / 'rpn.pth')
+    load_rpn_converter().main([str(tmp_path / 'rpn.pth'), str(tmp_path / 'rpn_clipdense.pth')])
+    cfg = tiny_config()
+    cfg.model.offline_rpn.update(checkpoint=str(tmp_path / 'rpn_clipdense.pth'), **offline_rpn)
+    torch.manual_seed(0)
+    return registries.build(cfg.model), official
+
+
+def load_rpn_converter():
+    path = os.path.join(ROOT, 'tools/model_converters/regionclip_rpn2clipdense.py')
+    spec = importlib.util.spec_from_file_location('regionclip_rpn2clipdense', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rpn_converter_loads_the_official_names_strictly(registries, tmp_path):
+    model, official = offline_rpn_model(registries, tmp_path)
+    state = model.offline_rpn.state_dict()
+    torch.testing.assert_close(state['backbone.layer3.5.bn2.running_var'],
+                               official['backbone.res4.5.conv2.norm.running_var'])
+    torch.testing.assert_close(state['backbone.layer2.0.downsample.0.weight'],
+                               official['backbone.res3.0.shortcut.weight'])
+    torch.testing.assert_close(state['rpn_head.rpn_reg.weight'],
+                               official['proposal_generator.rpn_head.anchor_deltas.weight'])
+    converted = torch.load(tmp_path / 'rpn_clipdense.pth', weights_only=False)
+    assert converted['meta']['dropped_from_source'] == 2  # the RoI heads
+    model.offline_rpn.init_weights()  # mmengine's initialisers run, then the checkpoint is loaded again
+    torch.testing.assert_close(model.offline_rpn.state_dict()['rpn_head.rpn_cls.bias'],
+                               official['proposal_generator.rpn_head.objectness_logits.bias'])
+
+
+def test_offline_rpn_proposals_match_detectron2s_rpn_inference(registries, tmp_path):
+    """Through the detector's own preprocessing (BGR loaded → RGB, CLIP's mean/std, padding to 32), two images of
+    different sizes: detectron2's proposals and raw logits, written out independently."""
+    from mmdet.models.data_preprocessors import DetDataPreprocessor
+    test_cfg = dict(nms_pre=300, max_per_img=40, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
+    model, official = offline_rpn_model(registries, tmp_path, test_cfg=test_cfg)
+    model.eval()
+    generator = torch.Generator().manual_seed(7)
+    images_bgr = [torch.randint(0, 256, (3, 100, 130), generator=generator).float(),
+                  torch.randint(0, 256, (3, 120, 90), generator=generator).float()]
+    samples = [DetDataSample(metainfo=dict(img_shape=tuple(image.shape[1:]), ori_shape=tuple(image.shape[1:]),
+                                           scale_factor=(1.0, 1.0))) for image in images_bgr]
+    preprocessor = model.data_preprocessor
+    assert isinstance(preprocessor, DetDataPreprocessor)
+    batch = preprocessor(dict(inputs=[image.to(torch.uint8) for image in images_bgr], data_samples=samples))
+    assert batch['inputs'].shape[-2:] == (128, 160)  # padded to 32: the offline RPN sees 120 x 130
+    proposals = model.offline_proposals(batch['inputs'], batch['data_samples'])
+    expected = detectron2_c4_rpn_proposals(official, images_bgr, 300, 40, 0.7)
+    for result, (boxes, logits) in zip(proposals, expected):
+        assert len(result) == len(boxes) == 40
+        torch.testing.assert_close(result.bboxes, boxes, rtol=0, atol=2e-3)
+        torch.testing.assert_close(torch.logit(result.scores), logits.double(), rtol=1e-5, atol=1e-5)
+        assert result.scores.dtype == torch.float64  # the logit survives for rpn_score_fusion='reference'
+
+
+def test_offline_rpn_stays_frozen_in_eval_mode_during_training(registries, tmp_path):
+    model, _ = offline_rpn_model(registries, tmp_path)
+    model.train()
+    offline = model.offline_rpn
+    assert not offline.training and not any(module.training for module in offline.modules())
+    before = {key: value.clone() for key, value in offline.state_dict().items()}
+    losses = model.loss(torch.randn(1, 3, 128, 160), [sample([[10, 10, 60, 70], [50, 20, 150, 120]], [0, 1])])
+    sum(value for key, value in losses.items() if 'loss' in key).backward()
+    assert model.roi_head.bbox_head.fc_reg.weight.grad is not None  # the recognition branch trains
+    assert all(not p.requires_grad and p.grad is None for p in offline.parameters())
+    assert not any(module.training for module in offline.modules())
+    assert all(torch.equal(before[key], value) for key, value in offline.state_dict().items())  # BN stats too
+
+
+def test_trainable_rpn_head_remains_an_option(registries):
+    cfg = tiny_config()
+    base = Config.fromfile(os.path.join(ROOT, 'configs/_base_/models/regionclip_r50_c4.py')).model.offline_rpn
+    rpn_head = dict(base.rpn_head, in_channels=256, feat_channels=32, anchor_generator=dict(
+        base.rpn_head.anchor_generator, scale_major=True), bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
+        loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True), loss_bbox=dict(type='mmdet.L1Loss'))
+    rpn_train = dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3),
+                     sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5), allowed_border=-1, pos_weight=-1)
+    proposal = dict(nms_pre=600, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
+    cfg.model.update(offline_rpn=None, rpn_head=rpn_head)
+    cfg.model.train_cfg.update(rpn=rpn_train, rpn_proposal=proposal)
+    cfg.model.test_cfg.update(rpn=proposal)
+    torch.manual_seed(0)
+    model = registries.build(cfg.model)
+    model.train()
+    losses = model.loss(torch.randn(1, 3, 128, 160), [sample([[10, 10, 60, 70]], [0])])
+    assert 'loss_rpn_cls' in losses and 'loss_cls' in losses
+    from clipdense.utils import UserError
+    cfg.model.offline_rpn = tiny_config().model.offline_rpn
+    with pytest.raises(UserError, match='not both'):
+        registries.build(cfg.model)
+
+
+def test_rpn_converter_and_loader_errors(registries, tmp_path, capsys):
+    from clipdense.utils import run_cli
+    converter = load_rpn_converter()
+    for source, message in ((tmp_path / 'missing.pth', 'not found'), (tmp_path / 'odd.pth', 'unexpected key')):
+        if source.name == 'odd.pth':
+            torch.save({'model': dict(detectron2_rpn_state_dict(), **{'backbone.res5.0.conv1.weight': torch.zeros(1)})},
+                       source)
+        with pytest.raises(SystemExit) as stop:  # as the command line ends: one line, exit status 2
+            run_cli(lambda: converter.main([str(source), str(tmp_path / 'out.pth')]))
+        error = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and len(error.splitlines()) == 1 and message in error and str(source) in error
+    torch.save({'model': {'backbone.bottom_up.stem.conv1.weight': torch.zeros(1)}}, tmp_path / 'fpn.pth')
+    with pytest.raises(SystemExit):
+        run_cli(lambda: converter.main([str(tmp_path / 'fpn.pth'), str(tmp_path / 'out.pth')]))
+    assert 'FPN' in capsys.readouterr().err
+    from clipdense.utils import UserError
+    cfg = tiny_config()
+    cfg.model.offline_rpn.checkpoint = str(tmp_path / 'absent.pth')
+    with pytest.raises(UserError, match='regionclip_rpn2clipdense.py'):
+        registries.build(cfg.model)
+    torch.save({'state_dict': {'rpn_head.rpn_cls.weight': torch.zeros(1)}}, tmp_path / 'partial.pth')
+    cfg.model.offline_rpn.checkpoint = str(tmp_path / 'partial.pth')
+    with pytest.raises(UserError, match='lacks offline-RPN tensors'):
+        registries.build(cfg.model)

@@ -4,7 +4,10 @@
 # 640-800, longer side <= 1333; test 800/1333, score > 0.001, per-class gaussian soft-NMS (sigma 0.5, prune 0.001:
 # test_transfer_learning.sh's SOFT_NMS_ENABLED True with detectron2's defaults), 100 detections. Start from the
 # released RegionCLIP weights: load_from = <regionclip_pretrained-cc_rn50.pth converted by
-# tools/model_converters/regionclip2clipdense.py>. On fewer GPUs: --auto-scale-lr (the maintainer's advice, #43).
+# tools/model_converters/regionclip2clipdense.py>. Proposals: the reference's frozen R50-C4 RPN trained on the 48 base
+# classes (MODEL_ZOO's rpn_coco_48.pth): convert it once and put the result at model.offline_rpn.checkpoint,
+#   python tools/model_converters/regionclip_rpn2clipdense.py rpn_coco_48.pth checkpoints/rpn_coco_48_clipdense.pth
+# On fewer GPUs: --auto-scale-lr (the maintainer's advice, #43).
 _base_ = [
     '../_base_/models/regionclip_r50_c4.py', '../_base_/datasets/ov_coco_detection.py',
     '../_base_/default_runtime_detection.py'
@@ -12,6 +15,8 @@ _base_ = [
 model = dict(
     vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco.txt',
     train_vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco_base.txt',
+    # the converted rpn_coco_48.pth (see above); a missing file stops init_weights with the conversion command
+    offline_rpn=dict(checkpoint='checkpoints/rpn_coco_48_clipdense.pth'),
     # detectron2's soft-NMS as the reference evaluates: SOFT_NMS_METHOD gaussian, SOFT_NMS_SIGMA 0.5,
     # SOFT_NMS_PRUNE 0.001 (min_score), NMS_THRESH_TEST 0.5 as the (unused) linear threshold; after the score
     # threshold, every class in one pass, the decayed scores are the detections' scores, then the first 100.

@@ -11,7 +11,7 @@ _base_ = [
 model = dict(
     vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/ovd/ov_coco.txt',
     test_proposals='gt',
-    rpn_head=None,
+    offline_rpn=None,
     train_cfg=None)
 # The boxes are loaded before Resize so that they are resized with the image (they are the proposals).
 test_pipeline = [

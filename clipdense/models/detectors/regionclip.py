@@ -34,7 +34,10 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
             ``vocabulary``); dataset labels of other classes are dropped from the training targets.
         test_proposals: ``'rpn'`` (the RPN's proposals) or ``'gt'``: each image's ground-truth boxes are the
             proposals and are scored as they are (the reference's zero-shot ``CROP_REGION_TYPE GT``; the test
-            pipeline must load the boxes). ``'gt'`` needs no ``rpn_head``.
+            pipeline must load the boxes). ``'gt'`` needs no RPN.
+        offline_rpn: an ``OfflineRPN`` config: the reference's frozen proposal network (``CROP_REGION_TYPE RPN``),
+            run on the same augmented images in training and at test time; instead of ``rpn_head``, mmdet's RPN on
+            CLIP's res4 trained with the detector.
         backbone, rpn_head, roi_head, train_cfg, test_cfg, data_preprocessor: mmdet's; the backbone config gets
             the CLIP's visual tower as ``visual``.
     """
@@ -43,14 +46,17 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
                  train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None, rpn_head: Optional[dict] = None,
                  train_vocabulary: Optional[Union[str, Sequence]] = None,
                  templates: Union[str, Sequence[str]] = 'regionclip81', name_style: str = 'regionclip',
-                 normalize_prompts: bool = False, test_proposals: str = 'rpn',
+                 normalize_prompts: bool = False, test_proposals: str = 'rpn', offline_rpn: Optional[dict] = None,
                  text_cache_dir: Optional[str] = 'default', data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if test_proposals not in TEST_PROPOSALS:
             raise RegionCLIPConfigError(f'test_proposals={test_proposals!r} is unknown: use "rpn" or "gt"')
-        if rpn_head is None and test_proposals == 'rpn':
-            raise RegionCLIPConfigError('RegionCLIP without rpn_head needs test_proposals="gt" (ground-truth boxes '
-                                        'as proposals); add an rpn_head to detect')
+        if rpn_head is not None and offline_rpn is not None:
+            raise RegionCLIPConfigError('RegionCLIP takes proposals from rpn_head or from offline_rpn, not both: set '
+                                        'the other to None')
+        if rpn_head is None and offline_rpn is None and test_proposals == 'rpn':
+            raise RegionCLIPConfigError('RegionCLIP without rpn_head or offline_rpn needs test_proposals="gt" '
+                                        '(ground-truth boxes as proposals); add an offline_rpn to detect')
         clip_model, text_classifier = build_clip_and_text(clip, templates, text_cache_dir, name_style,
                                                           normalize_prompts=normalize_prompts)
         num_classes = len(Vocabulary.parse(vocabulary))
@@ -59,6 +65,7 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
         super().__init__(backbone=backbone, rpn_head=rpn_head, roi_head=roi_head, train_cfg=train_cfg,
                          test_cfg=test_cfg, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.test_proposals = test_proposals
+        self.offline_rpn = MODELS.build(offline_rpn) if offline_rpn is not None else None
         self.roi_head.attach_backbone(self.backbone)
         self.init_vocabularies(text_classifier, vocabulary, train_vocabulary)
 
@@ -76,11 +83,30 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
             sample.gt_instances = sample.gt_instances[trained]
             sample.gt_instances.labels = self.to_train_labels(labels[trained])
             samples.append(sample)
-        return super().loss(batch_inputs, samples)
+        if self.offline_rpn is None:
+            return super().loss(batch_inputs, samples)
+        proposals = self.offline_proposals(batch_inputs, samples)
+        return self.roi_head.loss(self.extract_feat(batch_inputs), proposals, samples)
+
+    def offline_proposals(self, batch_inputs: torch.Tensor, batch_data_samples: list) -> list:
+        """The offline RPN's proposals for the unpadded images, recovered in 0–255 pixels from the normalised batch
+        (detectron2's ``offline_preprocess_image`` starts from the same augmented images)."""
+        preprocessor = self.data_preprocessor
+        pixels = batch_inputs * preprocessor.std + preprocessor.mean
+        # mmdet loads BGR; the preprocessor's only channel option flips it (bgr_to_rgb)
+        pixel_order = 'RGB' if preprocessor._channel_conversion else 'BGR'
+        images = [image[:, :sample.img_shape[0], :sample.img_shape[1]]
+                  for image, sample in zip(pixels, batch_data_samples)]
+        return self.offline_rpn(images, pixel_order)
 
     def predict(self, batch_inputs: torch.Tensor, batch_data_samples: list, rescale: bool = True) -> list:
-        if self.test_proposals == 'rpn':
+        if self.test_proposals == 'rpn' and self.offline_rpn is None:
             return super().predict(batch_inputs, batch_data_samples, rescale)
+        if self.test_proposals == 'rpn':
+            features = self.extract_feat(batch_inputs)
+            proposals = self.offline_proposals(batch_inputs, batch_data_samples)
+            results = self.roi_head.predict(features, proposals, batch_data_samples, rescale=rescale)
+            return self.add_pred_to_datasample(batch_data_samples, results)
         features = self.extract_feat(batch_inputs)
         proposals = []
         for sample in batch_data_samples:
