@@ -143,6 +143,7 @@ def test_ground_truth_boxes_are_scored_as_they_are(detector):
     boxes = [[10.0, 10.0, 60.0, 70.0], [50.0, 20.0, 150.0, 120.0]]
     detector.test_proposals = 'gt'
     detector.roi_head.test_cfg.score_thr = 0.0  # random weights: scores are far from the recipe's 0.001
+    soft_nms, detector.roi_head.test_cfg.nms = detector.roi_head.test_cfg.nms, dict(type='nms', iou_threshold=0.5)
     try:
         with torch.no_grad():
             result = detector.predict(images, [sample(boxes, [0, 2], scale=2.0)])[0].pred_instances
@@ -152,6 +153,7 @@ def test_ground_truth_boxes_are_scored_as_they_are(detector):
     finally:
         detector.test_proposals = 'rpn'
         detector.roi_head.test_cfg.score_thr = 0.001
+        detector.roi_head.test_cfg.nms = soft_nms  # zero-shot evaluates with hard NMS, the fine-tuned config not
     original = torch.tensor(boxes) / 2  # rescaled to the original image, no deltas applied
     assert len(result) == 6  # every (box, class) pair at threshold 0
     for box, label, score in zip(result.bboxes, result.labels, result.scores):
