@@ -183,6 +183,12 @@ def test_rpn_score_fusions():
     torch.testing.assert_close(reference[0], (probabilities[0] * torch.logit(rpn[0])).sqrt())
     assert torch.isnan(reference[1]).all()  # negative logit: the row is dropped by the finite mask
     assert reference[2, 0] > 1  # scores can exceed 1
+    # the offline RPN hands over its raw logits: used as they are, also where the sigmoid saturates
+    logits = torch.tensor([2.0, -1.0, 40.0])
+    exact = fuse_rpn_scores(probabilities, logits.sigmoid(), 'reference', rpn_logits=logits)
+    torch.testing.assert_close(exact[[0, 2]], (probabilities[[0, 2]] * logits[[0, 2], None]).sqrt())
+    assert torch.isnan(exact[1]).all() and torch.isinf(fuse_rpn_scores(probabilities, logits.sigmoid(),
+                                                                       'reference')[2]).all()
 
 
 def test_reference_fusion_drops_non_finite_rows(detector):
@@ -678,8 +684,8 @@ def test_offline_rpn_proposals_match_detectron2s_rpn_inference(registries, tmp_p
     for result, (boxes, logits) in zip(proposals, expected):
         assert len(result) == len(boxes) == 40
         torch.testing.assert_close(result.bboxes, boxes, rtol=0, atol=2e-3)
-        torch.testing.assert_close(torch.logit(result.scores), logits.double(), rtol=1e-5, atol=1e-5)
-        assert result.scores.dtype == torch.float64  # the logit survives for rpn_score_fusion='reference'
+        torch.testing.assert_close(result.logits, logits, rtol=1e-5, atol=1e-5)  # raw, for the 'reference' fusion
+        torch.testing.assert_close(result.scores, logits.sigmoid(), rtol=1e-5, atol=1e-5)
 
 
 def test_offline_rpn_stays_frozen_in_eval_mode_during_training(registries, tmp_path):
@@ -694,6 +700,21 @@ def test_offline_rpn_stays_frozen_in_eval_mode_during_training(registries, tmp_p
     assert all(not p.requires_grad and p.grad is None for p in offline.parameters())
     assert not any(module.training for module in offline.modules())
     assert all(torch.equal(before[key], value) for key, value in offline.state_dict().items())  # BN stats too
+
+
+def test_offline_rpn_detects_with_the_reference_fusion(registries, tmp_path):
+    model, _ = offline_rpn_model(registries, tmp_path, test_cfg=dict(nms_pre=200, max_per_img=30,
+                                                                     nms=dict(iou_threshold=0.7), min_bbox_size=0))
+    model.eval()
+    model.roi_head.rpn_score_fusion = 'reference'
+    model.roi_head.test_cfg.score_thr = 0.0  # random weights: the background takes nearly all the probability
+    images = torch.randn(1, 3, 128, 160)
+    with torch.no_grad():
+        proposals = model.offline_proposals(images, [sample([[0, 0, 1, 1]], [0])])[0]
+        result = model.predict(images, [sample([[0, 0, 1, 1]], [0], scale=2.0)])[0].pred_instances
+    assert len(proposals) == 30 and (proposals.logits > 0).any()
+    assert 0 < len(result) <= 100 and torch.isfinite(result.scores).all()
+    assert result.bboxes[:, 2].max() <= 80 and result.bboxes[:, 3].max() <= 64  # rescaled to the original image
 
 
 def test_trainable_rpn_head_remains_an_option(registries):

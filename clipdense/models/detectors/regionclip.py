@@ -90,9 +90,11 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
 
     def offline_proposals(self, batch_inputs: torch.Tensor, batch_data_samples: list) -> list:
         """The offline RPN's proposals for the unpadded images, recovered in 0–255 pixels from the normalised batch
-        (detectron2's ``offline_preprocess_image`` starts from the same augmented images)."""
+        (detectron2's ``offline_preprocess_image`` starts from the same augmented images). The pixels are rounded
+        back to the integers that mmdet's loading and resizing give (uint8): without it, float round-off reorders
+        near-tied objectness logits and NMS keeps other boxes."""
         preprocessor = self.data_preprocessor
-        pixels = batch_inputs * preprocessor.std + preprocessor.mean
+        pixels = (batch_inputs * preprocessor.std + preprocessor.mean).round()
         # mmdet loads BGR; the preprocessor's only channel option flips it (bgr_to_rgb)
         pixel_order = 'RGB' if preprocessor._channel_conversion else 'BGR'
         images = [image[:, :sample.img_shape[0], :sample.img_shape[1]]

@@ -35,9 +35,8 @@ class OfflineRPN(BaseModule):
     highest kept. The RPN's anchors must come in detectron2's order (``scale_major=False``: sizes outer, ratios
     inner; ``center_offset=0``) and its decoder must clamp only large ``dw, dh`` as detectron2 does.
 
-    Each result carries ``bboxes``, ``labels`` (zeros) and ``scores``: the sigmoid of the raw objectness logit in
-    float64, from which ``rpn_score_fusion='reference'`` recovers the logit the reference multiplies (float32 would
-    saturate near logit 17).
+    Each result carries ``bboxes``, ``labels`` (zeros), ``scores`` (sigmoid objectness, mmdet's convention) and
+    ``logits``: the raw objectness logits the reference passes on, which ``rpn_score_fusion='reference'`` multiplies.
 
     Args:
         backbone, rpn_head: mmdet configs (e.g. ``mmdet.ResNet`` caffe-style with frozen BN, ``mmdet.RPNHead``).
@@ -149,5 +148,5 @@ class OfflineRPN(BaseModule):
         nonempty = (boxes[:, 2] - boxes[:, 0] > min_size) & (boxes[:, 3] - boxes[:, 1] > min_size)
         boxes, scores, levels = boxes[nonempty], scores[nonempty], levels[nonempty]
         keep = batched_nms(boxes, scores, levels, self.test_cfg['nms']['iou_threshold'])[:self.test_cfg['max_per_img']]
-        return InstanceData(bboxes=boxes[keep], scores=scores[keep].double().sigmoid(),
+        return InstanceData(bboxes=boxes[keep], scores=scores[keep].sigmoid(), logits=scores[keep],
                             labels=levels.new_zeros(len(keep)))

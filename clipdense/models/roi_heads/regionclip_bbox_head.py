@@ -21,12 +21,14 @@ class RPNScoreFusionError(UserError, ValueError):
     """An unknown ``rpn_score_fusion``."""
 
 
-def fuse_rpn_scores(probabilities: torch.Tensor, rpn_scores: torch.Tensor, fusion: Optional[str]) -> torch.Tensor:
+def fuse_rpn_scores(probabilities: torch.Tensor, rpn_scores: torch.Tensor, fusion: Optional[str],
+                    rpn_logits: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``sqrt(p · objectness)`` for every column (background included, as the reference multiplies the whole row).
 
-    ``'reference'``: objectness is the RPN's raw logit (RegionCLIP's ``proposal_utils.py`` keeps logits), recovered
-    here from mmdet's sigmoid score; negative logits give NaN rows, dropped later as the reference's ``isfinite``
-    mask does, and scores can exceed 1. ``'sigmoid'``: objectness is the sigmoid probability (scores stay in [0, 1]).
+    ``'reference'``: objectness is the RPN's raw logit (RegionCLIP's ``proposal_utils.py`` keeps logits): ``rpn_logits``
+    where the proposals carry them (``OfflineRPN``), else recovered from mmdet's sigmoid score (saturating near 17);
+    negative logits give NaN rows, dropped later as the reference's ``isfinite`` mask does, and scores can exceed 1.
+    ``'sigmoid'``: objectness is the sigmoid probability (scores stay in [0, 1]).
     """
     if fusion is None:
         return probabilities
@@ -34,7 +36,7 @@ def fuse_rpn_scores(probabilities: torch.Tensor, rpn_scores: torch.Tensor, fusio
         raise RPNScoreFusionError(f'rpn_score_fusion={fusion!r} is unknown: use None, "sigmoid" or "reference"')
     objectness = rpn_scores.double()
     if fusion == 'reference':
-        objectness = torch.logit(objectness)
+        objectness = rpn_logits.double() if rpn_logits is not None else torch.logit(objectness)
     return (probabilities.double() * objectness[:, None]).pow(0.5).to(probabilities.dtype)
 
 
@@ -76,7 +78,8 @@ class RegionCLIPBBoxHead(BBoxHead):
 
     def predict_single(self, roi: torch.Tensor, cls_score: torch.Tensor, bbox_pred: Optional[torch.Tensor],
                        img_meta: dict, rescale: bool, rcnn_test_cfg, rpn_scores: Optional[torch.Tensor] = None,
-                       rpn_score_fusion: Optional[str] = None) -> InstanceData:
+                       rpn_score_fusion: Optional[str] = None,
+                       rpn_logits: Optional[torch.Tensor] = None) -> InstanceData:
         """One image's detections in the reference's order (``fast_rcnn.py``): softmax, optional RPN fusion, boxes
         (deltas applied unless ``bbox_pred`` is None, clipped), rows with non-finite boxes or scores dropped,
         background dropped, ``score > score_thr``, per-class NMS (``rcnn_test_cfg.nms``: mmcv's, or
@@ -88,7 +91,7 @@ class RegionCLIPBBoxHead(BBoxHead):
             return self._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale, rcnn_test_cfg)
         scores = F.softmax(cls_score, dim=-1)
         if fuse:
-            scores = fuse_rpn_scores(scores, rpn_scores, rpn_score_fusion)
+            scores = fuse_rpn_scores(scores, rpn_scores, rpn_score_fusion, rpn_logits)
         img_shape = img_meta['img_shape']
         if bbox_pred is not None:
             boxes = self.bbox_coder.decode(roi[:, 1:], bbox_pred.view(-1, self.bbox_coder.encode_size),

@@ -79,6 +79,7 @@ class RegionCLIPRoIHead(StandardRoIHead):
         fusion = None if ground_truth else self.rpn_score_fusion
         return [
             self.bbox_head.predict_single(image_rois, cls_score, bbox_pred, img_meta, rescale, rcnn_test_cfg,
-                                          rpn_scores=result.get('scores'), rpn_score_fusion=fusion)
+                                          rpn_scores=result.get('scores'), rpn_score_fusion=fusion,
+                                          rpn_logits=result.get('logits'))
             for image_rois, cls_score, bbox_pred, img_meta, result in zip(
                 rois.split(counts), cls_scores, bbox_preds, batch_img_metas, rpn_results_list)]
