@@ -39,6 +39,7 @@ def main():
     if args.out:
         check_predictions_file(args.out)
     cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    finished = False
     try:
         cfg.load_from = args.checkpoint
         check_dataset_paths(cfg, dataloaders_in_use(cfg, 'test'))
@@ -51,8 +52,9 @@ def main():
             evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
             cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]
         Runner.from_cfg(cfg).test()
+        finished = True
     finally:
-        release_process_group()
+        release_process_group(finished)
 
 
 if __name__ == '__main__':

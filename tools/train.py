@@ -27,6 +27,7 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_runner_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    finished = False
     try:
         if args.amp and torch.cuda.is_available():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -40,8 +41,9 @@ def main():
         require_checkpoint_file(cfg.load_from, '--resume' if args.resume else 'load_from')
         check_dataset_paths(cfg, dataloaders_in_use(cfg, 'train'))
         Runner.from_cfg(cfg).train()
+        finished = True
     finally:
-        release_process_group()
+        release_process_group(finished)
 
 
 if __name__ == '__main__':

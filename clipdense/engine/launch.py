@@ -277,8 +277,12 @@ def init_cpu_process_group(launcher: str) -> None:
                   logger='current')
 
 
-def release_process_group() -> None:
-    """Tear the process group down before the interpreter exits: a gloo group left to interpreter shutdown
-    can abort the process ("terminate called without an active exception")."""
+def release_process_group(finished: bool) -> None:
+    """Tear the process group down before the interpreter exits: a gloo group left to interpreter shutdown, or
+    destroyed while another process still talks to it, can abort the process ("terminate called without an active
+    exception"). ``finished``: the run ended normally, so every process waits for the others first (after a
+    failure the others may never arrive; torchrun stops them)."""
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
