@@ -764,3 +764,21 @@ def test_rpn_converter_and_loader_errors(registries, tmp_path, capsys):
     cfg.model.offline_rpn.checkpoint = str(tmp_path / 'partial.pth')
     with pytest.raises(UserError, match='lacks offline-RPN tensors'):
         registries.build(cfg.model)
+
+
+def test_offline_rpn_loads_an_rpn_trained_by_the_tools(registries, tmp_path):
+    """tools/train.py on the synthetic RPN config saves mmdet's RPN detector (its head as bbox_head.*, inside the
+    runner's checkpoint): the synthetic RegionCLIP configs' offline RPN loads it strictly, every tensor in place."""
+    torch.manual_seed(0)
+    rpn = registries.build(Config.fromfile(os.path.join(ROOT, 'configs/regionclip/rpn_r18-tiny-c4_synthetic-world.py'))
+                           .model)
+    trained = rpn.state_dict()
+    assert any(key.startswith('bbox_head.') for key in trained)
+    path = tmp_path / 'iter_2.pth'
+    torch.save({'meta': {'iter': 2}, 'state_dict': trained, 'optimizer': {}}, path)
+    offline_rpn = Config.fromfile(os.path.join(ROOT, 'configs/regionclip/regionclip_rn50-c4_synthetic-world.py')
+                                  ).model.offline_rpn
+    loaded = registries.build(dict(offline_rpn, checkpoint=str(path))).state_dict()
+    assert len(loaded) == len(trained)
+    for key, value in trained.items():
+        assert torch.equal(loaded[key.replace('bbox_head.', 'rpn_head.', 1)], value), key

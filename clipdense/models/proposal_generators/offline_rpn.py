@@ -20,6 +20,16 @@ class OfflineRPNError(UserError, ValueError):
     """An offline-RPN option or checkpoint that cannot work."""
 
 
+def rpn_head_named(state_dict: dict) -> dict:
+    """A state dict with its RPN head under ``rpn_head.``: mmdet's ``RPN`` detector (what ``tools/train.py`` trains)
+    keeps the head as ``bbox_head`` and saves ``bbox_head.*``; mmdet reads ``rpn_head.*`` into it, this is the way
+    back. Checkpoints that already name ``rpn_head.*`` are returned as they are."""
+    if any(key.startswith('rpn_head.') for key in state_dict):
+        return state_dict
+    return {('rpn_head.' + key[len('bbox_head.'):] if key.startswith('bbox_head.') else key): value
+            for key, value in state_dict.items()}
+
+
 @MODELS.register_module()
 class OfflineRPN(BaseModule):
     """RegionCLIP's localisation branch (``CLIPFastRCNN.offline_backbone`` + ``offline_proposal_generator``,
@@ -43,8 +53,9 @@ class OfflineRPN(BaseModule):
         neck: optional (``mmdet.FPN`` for an FPN RPN).
         mean, std: the RPN's normalisation, on 0–255 pixels in ``channel_order``.
         test_cfg: ``nms_pre`` (per level), ``max_per_img``, ``nms=dict(iou_threshold=...)``, ``min_bbox_size``.
-        checkpoint: a checkpoint of this module (``tools/model_converters/regionclip_rpn2clipdense.py``), loaded
-            strictly at construction and by ``init_weights``; None keeps random weights (tests only: the proposals
+        checkpoint: a checkpoint of this module (``tools/model_converters/regionclip_rpn2clipdense.py``) or of an
+            mmdet ``RPN`` detector with the same backbone and head (``tools/train.py``), loaded strictly at
+            construction and by ``init_weights``; None keeps random weights (tests only: the proposals
             are then noise).
     """
 
@@ -84,8 +95,9 @@ class OfflineRPN(BaseModule):
         if not os.path.isfile(self.checkpoint):
             raise OfflineRPNError(
                 f'offline RPN checkpoint not found: {self.checkpoint}; convert the released RPN (e.g. rpn_coco_48.pth) '
-                f'with python tools/model_converters/regionclip_rpn2clipdense.py SRC {self.checkpoint}')
-        state_dict = unwrap_state_dict(load_local_checkpoint(self.checkpoint, map_location='cpu')) or {}
+                f'with python tools/model_converters/regionclip_rpn2clipdense.py SRC {self.checkpoint}, or train one '
+                '(tools/train.py with an RPN config such as configs/regionclip/rpn_r18-tiny-c4_synthetic-world.py)')
+        state_dict = rpn_head_named(unwrap_state_dict(load_local_checkpoint(self.checkpoint, map_location='cpu')) or {})
         own = self.state_dict()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -94,7 +106,8 @@ class OfflineRPN(BaseModule):
             if keys:
                 raise OfflineRPNError(
                     f'{self.checkpoint} {problem} offline-RPN tensors ({len(keys)}, e.g. {keys[0]!r}): give the '
-                    'released RPN converted by tools/model_converters/regionclip_rpn2clipdense.py')
+                    'released RPN converted by tools/model_converters/regionclip_rpn2clipdense.py, or an RPN trained '
+                    'with the same backbone and rpn_head as offline_rpn')
         self.load_state_dict(state_dict, strict=True)
 
     def normalise(self, pixels: Sequence[torch.Tensor], pixel_order: str) -> torch.Tensor:

@@ -1,0 +1,58 @@
+# RegionCLIP RN50-C4 fine-tuned on the synthetic world's detection set (64 colour-shape classes: trained on the 48
+# base, tested on all, AP50 novel / base / all as OV-COCO), RegionCLIP's structure at the scale of 128-224 px scenes.
+# The CLIP: OpenAI's RN50, RegionCLIP's own; a ResNet CLIP is needed (CLIP's layer4 and attention pool are the RoI
+# head) and clipdense embeds only ViT / ConvNeXt ones, so a tiny embedded ResNet CLIP for this world is future work
+# (the tests swap in a tiny random one: model.clip.name=None, model.clip.pretrained=<OpenAI-format file>, with the
+# res4 width at roi_head.bbox_roi_extractor.out_channels and the embedding width at roi_head.bbox_head.in_channels).
+# At 224 px RN50's res4 is 14x14 and the RoI pooler keeps 14 (layer4 -> 7x7, the attention pool's grid).
+# Proposals: the frozen offline RPN of configs/regionclip/rpn_r18-tiny-c4_synthetic-world.py, trained first on the
+# base classes (as the reference's rpn_coco_48.pth is on OV-COCO's):
+#   python tools/train.py configs/regionclip/rpn_r18-tiny-c4_synthetic-world.py
+#   python tools/train.py configs/regionclip/regionclip_rn50-c4_synthetic-world.py
+# 100 proposals per image (the scenes hold a few objects; the reference keeps 1000 on COCO), 64 sampled RoIs per image
+# (the reference 512). Hard NMS 0.5 at test: the reference's soft-NMS is a sequential loop, slow on CPUs with the
+# thousands of candidates an untrained head gives (select it as configs/regionclip/regionclip_r50-c4_ov-coco.py does).
+# The reference fine-tunes from RegionCLIP's pretrained weights: load_from a checkpoint converted by
+# tools/model_converters/regionclip2clipdense.py to do the same; without it the detector starts from OpenAI's CLIP.
+_base_ = [
+    '../_base_/models/regionclip_r50_c4.py', '../_base_/models/rpn_r18-tiny-c4.py',
+    '../_base_/datasets/synthetic_world_detection.py', '../_base_/default_runtime_detection.py'
+]
+model = dict(
+    clip=dict(name='RN50', pretrained='openai'),
+    vocabulary='{{fileDirname}}/../../clipdense/assets/vocabularies/synthetic_world.txt',
+    train_vocabulary='{{fileDirname}}/../../clipdense/assets/vocabularies/synthetic_world_seen.txt',
+    offline_rpn=dict(
+        _delete_=True,
+        type='OfflineRPN',
+        backbone={{_base_.tiny_c4_rpn.backbone}},
+        rpn_head={{_base_.tiny_c4_rpn.rpn_head}},
+        mean={{_base_.tiny_c4_rpn.mean}},
+        std={{_base_.tiny_c4_rpn.std}},
+        channel_order='BGR',
+        size_divisor={{_base_.tiny_c4_rpn.size_divisor}},
+        test_cfg=dict(nms_pre=3000, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        # what training the RPN config writes (tools/train.py's default work dir)
+        checkpoint='work_dirs/rpn_r18-tiny-c4_synthetic-world/iter_400.pth'),
+    train_cfg=dict(rcnn=dict(sampler=dict(num=64))))
+# Boxes only (no mask head).
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='RandomResize', scale=(224, 224), ratio_range=(0.75, 1.25), keep_ratio=True, resize_type='mmdet.Resize'),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(type='mmdet.PackDetInputs'),
+]
+train_dataloader = dict(batch_size=8, sampler=dict(type='InfiniteSampler', shuffle=True),
+                        dataset=dict(pipeline=train_pipeline))
+iterations = 400
+# The reference's SGD (0.002 at batch 16, momentum 0.9, weight decay 1e-4) at its rate per image, batch 8.
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.001, momentum=0.9, weight_decay=1e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=iterations, milestones=[300, 370], gamma=0.1),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=iterations, val_interval=iterations)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=iterations))
