@@ -1,0 +1,151 @@
+"""RegionCLIP end to end through the tools on a small synthetic world: the offline RPN trained on the base classes
+(tools/train.py), zero-shot inference on ground-truth boxes and on the RPN's proposals (tools/test.py, no
+checkpoint), fine-tuning with --resume and its evaluation, each printing the novel/base/all table, and the detection
+demo. The configs name OpenAI's RN50; the runs swap in a tiny random ModifiedResNet CLIP written in OpenAI's format
+(its architecture read from the tensors)."""
+import glob
+import os
+import pickle
+import re
+
+import cv2
+import open_clip
+import pytest
+import torch
+from mmengine.config import Config
+
+from tool_runs import ROOT, run_tool, short_run
+
+CONFIGS = f'{ROOT}/configs/regionclip'
+RPN_CONFIG = f'{CONFIGS}/rpn_r18-tiny-c4_synthetic-world.py'
+FINE_TUNING = f'{CONFIGS}/regionclip_rn50-c4_synthetic-world.py'
+ZERO_SHOT_GT = f'{CONFIGS}/regionclip_rn50-c4_zero-shot-gt-boxes_synthetic-world.py'
+ZERO_SHOT_RPN = f'{CONFIGS}/regionclip_rn50-c4_zero-shot-rpn_synthetic-world.py'
+# The tiny CLIP's widths: res4 (layer3) 16 x 4 x 4 channels, a 32-d joint space.
+RES4_CHANNELS, EMBED_DIM = 256, 32
+
+
+@pytest.fixture(scope='module')
+def tiny_resnet_clip(tmp_path_factory):
+    """An OpenAI-format ModifiedResNet CLIP file, random weights: one block per stage of width 16 (8 pool heads of
+    64, as OpenAI's layout implies), trained at 224 px (a 7x7 pool grid, as RN50's), a 1-layer 64-wide text tower."""
+    torch.manual_seed(0)
+    model = open_clip.model.CLIP(
+        EMBED_DIM, vision_cfg=open_clip.model.CLIPVisionCfg(layers=(1, 1, 1, 1), width=16, image_size=224),
+        text_cfg=open_clip.model.CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=1, layers=1),
+        quick_gelu=True)
+    path = tmp_path_factory.mktemp('clip') / 'tiny-rn-openai.pt'
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def tiny_clip_options(clip_file):
+    return {'model.clip.name': None, 'model.clip.pretrained': str(clip_file), 'model.text_cache_dir': None,
+            'model.roi_head.bbox_roi_extractor.out_channels': RES4_CHANNELS,
+            'model.roi_head.bbox_head.in_channels': EMBED_DIM}
+
+
+def with_tiny_clip(clip_file):
+    return [f'{key}={value}' for key, value in tiny_clip_options(clip_file).items()]
+
+
+def evaluated_on(world):
+    return [f'val_evaluator.ann_file={world}/annotations/instances_val.json',
+            f'test_evaluator.ann_file={world}/annotations/instances_val.json']
+
+
+def training_run(world, *extra):
+    return short_run(world, *evaluated_on(world), *extra)
+
+
+def evaluation_run(world, *extra):
+    """--cfg-options of an evaluation (the zero-shot configs have no training loader)."""
+    return ['--cfg-options', f'val_dataloader.dataset.data_root={world}', f'test_dataloader.dataset.data_root={world}',
+            'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False', 'randomness.seed=0',
+            *evaluated_on(world), *extra]
+
+
+def assert_ov_table(output):
+    for split, classes in (('novel', 16), ('base', 48), ('all', 64)):
+        assert re.search(rf'\| +{split} +\|\s+{classes}\s+\|.*\|\s+[\d.]+\s+\|', output), output[-3000:]
+    assert re.search(r'Iter\(test\).*bbox_AP50_novel: [\d.]+\s+coco/bbox_AP50_base: [\d.]+', output)
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(f'{CONFIGS}/*synthetic-world.py')), ids=os.path.basename)
+def test_synthetic_configs_build(path, tiny_resnet_clip):
+    """Every synthetic-world config of configs/regionclip builds its model (the RegionCLIP ones with the tiny CLIP
+    and an untrained offline RPN)."""
+    from clipdense.registry import MODELS, register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(path)
+    if cfg.model.type == 'RPN':
+        assert MODELS.build(cfg.model).bbox_head.prior_generator.num_base_priors == [15]
+        return
+    cfg.merge_from_dict(tiny_clip_options(tiny_resnet_clip))
+    if cfg.model.offline_rpn is not None:
+        cfg.model.offline_rpn.checkpoint = None
+    model = MODELS.build(cfg.model)
+    assert model.roi_head.bbox_head.num_classes == 64 and model.roi_head.bbox_head.fc_cls.num_train_classes == 48
+    assert (model.offline_rpn is None) == (path == ZERO_SHOT_GT)
+    # zero-shot on proposals: their boxes as they are (NO_BOX_DELTA); ground-truth boxes are never regressed
+    assert model.roi_head.bbox_head.with_reg == (path != ZERO_SHOT_RPN)
+
+
+@pytest.fixture(scope='module')
+def offline_rpn_checkpoint(small_synthetic_world, tmp_path_factory):
+    """The synthetic RPN config trained 2 iterations by tools/train.py, validated as proposals (average recall)."""
+    work_dir = tmp_path_factory.mktemp('rpn')
+    output = run_tool('tools/train.py', RPN_CONFIG, '--work-dir', str(work_dir),
+                      *training_run(small_synthetic_world, 'train_cfg.max_iters=2', 'train_cfg.val_interval=2'))
+    assert re.search(r'Iter\(val\).*coco/AR@100: [\d.]+\s+coco/AR@300: [\d.]+\s+coco/AR@1000: [\d.]+', output), \
+        output[-3000:]
+    return work_dir / 'iter_2.pth'
+
+
+@pytest.mark.slow
+def test_zero_shot_on_ground_truth_boxes_through_the_tools(small_synthetic_world, tiny_resnet_clip, tmp_path):
+    output = run_tool('tools/test.py', ZERO_SHOT_GT, '--work-dir', str(tmp_path),
+                      *evaluation_run(small_synthetic_world, *with_tiny_clip(tiny_resnet_clip)))
+    assert_ov_table(output)
+
+
+@pytest.mark.slow
+def test_zero_shot_on_offline_rpn_proposals_through_the_tools(small_synthetic_world, tiny_resnet_clip,
+                                                              offline_rpn_checkpoint, tmp_path):
+    """The trained RPN's proposals, scored without box deltas and fused with its raw logits: detections remain
+    (rows of negative logits are dropped, as the reference's)."""
+    predictions = tmp_path / 'predictions.pkl'
+    output = run_tool('tools/test.py', ZERO_SHOT_RPN, '--work-dir', str(tmp_path / 'work'), '--out', str(predictions),
+                      *evaluation_run(small_synthetic_world, *with_tiny_clip(tiny_resnet_clip),
+                                f'model.offline_rpn.checkpoint={offline_rpn_checkpoint}'))
+    assert_ov_table(output)
+    with open(predictions, 'rb') as f:
+        results = pickle.load(f)
+    assert len(results) == 3 and all(len(result['pred_instances']['bboxes']) > 0 for result in results)
+
+
+@pytest.mark.slow
+def test_fine_tune_resume_test_and_demo_through_the_tools(small_synthetic_world, tiny_resnet_clip,
+                                                          offline_rpn_checkpoint, tmp_path):
+    """Fine-tuning on the base classes with the frozen offline RPN (2 iterations, --resume to 3; validation left to
+    tools/test.py), the novel/base/all table of the result, and the detection demo with another vocabulary."""
+    world = small_synthetic_world
+    model = [*with_tiny_clip(tiny_resnet_clip), f'model.offline_rpn.checkpoint={offline_rpn_checkpoint}']
+    work_dir = tmp_path / 'fine-tuned'
+    output = run_tool('tools/train.py', FINE_TUNING, '--work-dir', str(work_dir),
+                      *training_run(world, *model, 'train_cfg.max_iters=2', 'train_cfg.val_begin=10'))
+    assert re.search(r'Iter\(train\) \[2/2\].*loss_cls: [\d.]+.*loss_bbox: [\d.]+', output), output[-3000:]
+    output = run_tool('tools/train.py', FINE_TUNING, '--work-dir', str(work_dir), '--resume',
+                      *training_run(world, *model, 'train_cfg.max_iters=3', 'train_cfg.val_begin=10'))
+    assert re.search(r'resumed epoch: \d+, iter: 2', output), output[-3000:]
+    output = run_tool('tools/test.py', FINE_TUNING, str(work_dir / 'iter_3.pth'), '--work-dir', str(tmp_path / 'test'),
+                      *evaluation_run(world, *model))
+    assert_ov_table(output)
+
+    scene = sorted((world / 'images' / 'validation').iterdir())[0]
+    drawn = tmp_path / 'demo' / 'detections.png'
+    output = run_tool('demo/detection_demo.py', str(scene), FINE_TUNING, '--checkpoint', str(work_dir / 'iter_3.pth'),
+                      '--vocab', 'red circle,blue square;blue box,green triangle', '--score-thr', '0',
+                      '--max-dets', '5', '--out', str(drawn), '--cfg-options', *model)
+    assert '5 detections drawn' in output and f'detections written to {drawn}' in output
+    assert cv2.imread(str(drawn)).shape == cv2.imread(str(scene)).shape
