@@ -34,15 +34,25 @@ def tiny_config(path=CONFIG, **model):
                      vocabulary=['cat', 'dog', 'car'], train_vocabulary=['cat', 'dog'])
     if cfg.model.rpn_head is not None:
         cfg.model.rpn_head.update(in_channels=256, feat_channels=32)
-    if cfg.model.offline_rpn is not None:  # an R50 of width 4 (res4: 64 channels), random weights
-        cfg.model.offline_rpn.backbone.base_channels = OFFLINE_WIDTH
-        cfg.model.offline_rpn.rpn_head.update(in_channels=16 * OFFLINE_WIDTH, feat_channels=16 * OFFLINE_WIDTH)
-        cfg.model.offline_rpn.checkpoint = None
+    if cfg.model.offline_rpn is not None:  # an R50 of width 4 (res4: 64 channels, an FPN of 64), random weights
+        tiny_offline_rpn(cfg.model.offline_rpn)
     cfg.model.roi_head.bbox_roi_extractor.update(out_channels=256)
     cfg.model.roi_head.bbox_roi_extractor.roi_layer.output_size = 4
     cfg.model.roi_head.bbox_head.in_channels = EMBED
     cfg.model.update(model)
     return cfg
+
+
+def tiny_offline_rpn(offline_rpn):
+    """An offline RPN config made tiny in place: its R50 of width ``OFFLINE_WIDTH``, FPN and RPN head of 16x that
+    (C4: res4's width), random weights."""
+    offline_rpn.backbone.base_channels = OFFLINE_WIDTH
+    if offline_rpn.get('neck') is not None:
+        offline_rpn.neck.update(in_channels=[4 * OFFLINE_WIDTH * 2 ** stage for stage in range(4)],
+                                out_channels=16 * OFFLINE_WIDTH)
+    offline_rpn.rpn_head.update(in_channels=16 * OFFLINE_WIDTH, feat_channels=16 * OFFLINE_WIDTH)
+    offline_rpn.checkpoint = None
+    return offline_rpn
 
 
 @pytest.fixture(scope='module')
@@ -329,39 +339,63 @@ def test_zero_shot_gt_config_scores_loaded_boxes_without_an_rpn(registries):
 
 
 # ---- the offline RPN (the reference's frozen R50-C4 + RPN, rpn_coco_48.pth) ---------------------------------
-def detectron2_rpn_state_dict(width=OFFLINE_WIDTH, blocks=(3, 4, 6), anchors=15, seed=6):
-    """A released C4 RPN checkpoint's tensors with their official names and shapes, random values: detectron2's
-    ResNet (``BasicStem``: conv1 7x7 + FrozenBN ``norm``; ``BottleneckBlock`` res2..res4: conv1 1x1, conv2 3x3,
-    conv3 1x1, a ``shortcut`` in each stage's first block, bottleneck = out / 4), ``StandardRPNHead`` (``conv`` 3x3,
-    ``objectness_logits`` A, ``anchor_deltas`` 4A) and the detector's RoI heads (dropped by the converter)."""
+def detectron2_rpn_state_dict(width=OFFLINE_WIDTH, blocks=(3, 4, 6), anchors=15, seed=6, fpn_width=None,
+                              sync_bn=False, rpn_convs=1):
+    """A released RPN checkpoint's tensors with their official names and shapes, random values: detectron2's
+    ResNet (``BasicStem``: conv1 7x7 + a ``norm``; ``BottleneckBlock`` res2..: conv1 1x1, conv2 3x3, conv3 1x1, a
+    ``shortcut`` in each stage's first block, bottleneck = out / 4), ``StandardRPNHead`` (``conv`` 3x3, or
+    ``conv.conv0``, ``conv.conv1``, ... with ``RPN.CONV_DIMS`` of more than one entry; ``objectness_logits`` A,
+    ``anchor_deltas`` 4A) and the detector's RoI heads (dropped by the converter). C4 (``rpn_coco_48.pth``): the
+    ResNet under ``backbone.`` up to res4 (three ``blocks`` counts), FrozenBN (no counter). FPN (``fpn_width`` set,
+    four ``blocks`` counts; ``rpn_lvis_866*.pth``, ``build_resnet_fpn_backbone``): the ResNet under
+    ``backbone.bottom_up.`` up to res5, ``backbone.fpn_lateral2..5`` (1x1) and ``fpn_output2..5`` (3x3) with a bias,
+    or, with ``sync_bn`` (the LSJ RPN), with a SyncBN ``norm`` (which counts ``num_batches_tracked``) and no bias."""
     generator = torch.Generator().manual_seed(seed)
 
     def conv(out_channels, in_channels, size):
         return torch.randn(out_channels, in_channels, size, size, generator=generator) * (2 / (in_channels * size ** 2))
     state = {}
 
+    def norm(name, channels):
+        state[name + '.norm.weight'] = 1 + 0.1 * torch.randn(channels, generator=generator)
+        state[name + '.norm.bias'] = 0.1 * torch.randn(channels, generator=generator)
+        state[name + '.norm.running_mean'] = 0.1 * torch.randn(channels, generator=generator)
+        state[name + '.norm.running_var'] = 0.5 + torch.rand(channels, generator=generator)
+        if sync_bn:
+            state[name + '.norm.num_batches_tracked'] = torch.tensor(1000)
+
     def conv_norm(name, out_channels, in_channels, size):
         state[name + '.weight'] = conv(out_channels, in_channels, size)
-        state[name + '.norm.weight'] = 1 + 0.1 * torch.randn(out_channels, generator=generator)
-        state[name + '.norm.bias'] = 0.1 * torch.randn(out_channels, generator=generator)
-        state[name + '.norm.running_mean'] = 0.1 * torch.randn(out_channels, generator=generator)
-        state[name + '.norm.running_var'] = 0.5 + torch.rand(out_channels, generator=generator)
+        norm(name, out_channels)
 
-    conv_norm('backbone.stem.conv1', width, 3, 7)
-    in_channels = width
+    resnet = 'backbone.bottom_up.' if fpn_width else 'backbone.'
+    conv_norm(resnet + 'stem.conv1', width, 3, 7)
+    in_channels, stage_channels = width, []
     for stage, count in enumerate(blocks):
         out_channels = 4 * width * 2 ** stage
         for index in range(count):
-            prefix = f'backbone.res{stage + 2}.{index}.'
+            prefix = f'{resnet}res{stage + 2}.{index}.'
             if index == 0:
                 conv_norm(prefix + 'shortcut', out_channels, in_channels, 1)
             conv_norm(prefix + 'conv1', out_channels // 4, in_channels, 1)
             conv_norm(prefix + 'conv2', out_channels // 4, out_channels // 4, 3)
             conv_norm(prefix + 'conv3', out_channels, out_channels // 4, 1)
             in_channels = out_channels
+        stage_channels.append(out_channels)
+    if fpn_width:
+        for level, channels in enumerate(stage_channels, start=2):
+            for name, in_channels, size in ((f'backbone.fpn_lateral{level}', channels, 1),
+                                            (f'backbone.fpn_output{level}', fpn_width, 3)):
+                state[name + '.weight'] = conv(fpn_width, in_channels, size)
+                if sync_bn:
+                    norm(name, fpn_width)
+                else:
+                    state[name + '.bias'] = 0.1 * torch.randn(fpn_width, generator=generator)
+        in_channels = fpn_width
     head = 'proposal_generator.rpn_head.'
-    for name, out_channels, size in (('conv', in_channels, 3), ('objectness_logits', anchors, 1),
-                                     ('anchor_deltas', 4 * anchors, 1)):
+    convs = ['conv'] if rpn_convs == 1 else [f'conv.conv{index}' for index in range(rpn_convs)]
+    for name, out_channels, size in ([(name, in_channels, 3) for name in convs]
+                                     + [('objectness_logits', anchors, 1), ('anchor_deltas', 4 * anchors, 1)]):
         state[head + name + '.weight'] = conv(out_channels, in_channels, size) * 10
         state[head + name + '.bias'] = 0.1 * torch.randn(out_channels, generator=generator)
     state['roi_heads.res5.0.conv1.weight'] = torch.randn(2 * in_channels // 4, in_channels, 1, 1)
@@ -563,67 +597,104 @@ def test_concept_labeler_teacher_is_frozen_and_uses_the_text_path(registries, tm
         labeler.set_concepts([])
 
 
-def detectron2_c4_rpn_proposals(state, images_bgr, nms_pre, max_per_img, nms_thresh, min_size=0.0):
-    """detectron2's inference (``CLIPFastRCNN.offline_preprocess_image``, ResNet C4 with STRIDE_IN_1X1 and FrozenBN,
-    ``StandardRPNHead``, ``DefaultAnchorGenerator``, ``Box2BoxTransform``, ``find_top_rpn_proposals``) written out on
-    the official tensors: a list of (boxes, objectness logits) per unpadded 0-255 BGR image."""
+def detectron2_rpn_proposals(state, images_bgr, nms_pre, max_per_img, nms_thresh, min_size=0.0):
+    """detectron2's inference (``CLIPFastRCNN.offline_preprocess_image``, ResNet with STRIDE_IN_1X1 and batch norms in
+    eval, ``StandardRPNHead``, ``DefaultAnchorGenerator``, ``Box2BoxTransform``, ``find_top_rpn_proposals``) written
+    out on the official tensors: a list of (boxes, objectness logits) per unpadded 0-255 BGR image. C4: res4 (stride
+    16, sizes 32-512 on one level, no size divisibility). FPN (``backbone.bottom_up.*``): res2..res5, laterals summed
+    with the nearest 2x upsampled coarser level, output convs, P6 = max-pool(kernel 1, stride 2) of P5, one anchor
+    size per level (32 at stride 4 .. 512 at stride 64), padding to 32; per level the ``nms_pre`` best, NMS per
+    level, the ``max_per_img`` best over all levels."""
     import math
 
     from torchvision.ops import batched_nms
 
+    fpn = 'backbone.bottom_up.stem.conv1.weight' in state
+    resnet = 'backbone.bottom_up.' if fpn else 'backbone.'
+
     def conv_norm(x, name, stride=1, padding=0, relu=True):
-        x = F.conv2d(x, state[name + '.weight'], stride=stride, padding=padding)
-        scale = state[name + '.norm.weight'] * (state[name + '.norm.running_var'] + 1e-5).rsqrt()
-        x = x * scale[:, None, None] + (state[name + '.norm.bias'] - state[name + '.norm.running_mean'] * scale)[
-            :, None, None]
+        x = F.conv2d(x, state[name + '.weight'], state.get(name + '.bias'), stride=stride, padding=padding)
+        if name + '.norm.weight' in state:
+            scale = state[name + '.norm.weight'] * (state[name + '.norm.running_var'] + 1e-5).rsqrt()
+            x = x * scale[:, None, None] + (state[name + '.norm.bias'] - state[name + '.norm.running_mean'] * scale)[
+                :, None, None]
         return F.relu(x) if relu else x
 
     mean = torch.tensor([103.530, 116.280, 123.675]).view(3, 1, 1)
-    height, width = max(image.shape[1] for image in images_bgr), max(image.shape[2] for image in images_bgr)
-    x = torch.zeros(len(images_bgr), 3, height, width)  # ImageList.from_tensors, size_divisibility 0: pad with 0
+    divisor = 32 if fpn else 1  # the backbone's size_divisibility (ImageList.from_tensors pads with 0)
+    height = -(-max(image.shape[1] for image in images_bgr) // divisor) * divisor
+    width = -(-max(image.shape[2] for image in images_bgr) // divisor) * divisor
+    x = torch.zeros(len(images_bgr), 3, height, width)
     for index, image in enumerate(images_bgr):
         x[index, :, :image.shape[1], :image.shape[2]] = image - mean
-    x = F.max_pool2d(conv_norm(x, 'backbone.stem.conv1', 2, 3), kernel_size=3, stride=2, padding=1)
-    for stage in (2, 3, 4):
+    x = F.max_pool2d(conv_norm(x, resnet + 'stem.conv1', 2, 3), kernel_size=3, stride=2, padding=1)
+    features = []
+    for stage in (2, 3, 4, 5):
         index = 0
-        while f'backbone.res{stage}.{index}.conv1.weight' in state:
-            prefix, stride = f'backbone.res{stage}.{index}.', 2 if stage > 2 and index == 0 else 1
+        while f'{resnet}res{stage}.{index}.conv1.weight' in state:
+            prefix, stride = f'{resnet}res{stage}.{index}.', 2 if stage > 2 and index == 0 else 1
             shortcut = conv_norm(x, prefix + 'shortcut', stride, relu=False) if index == 0 else x
             out = conv_norm(x, prefix + 'conv1', stride)  # STRIDE_IN_1X1
             out = conv_norm(out, prefix + 'conv2', padding=1)
             x = F.relu(conv_norm(out, prefix + 'conv3', relu=False) + shortcut)
             index += 1
+        if index:
+            features.append(x)
+    if fpn:
+        previous = conv_norm(features[3], 'backbone.fpn_lateral5', relu=False)
+        levels = [conv_norm(previous, 'backbone.fpn_output5', padding=1, relu=False)]
+        for stage in (4, 3, 2):
+            previous = (conv_norm(features[stage - 2], f'backbone.fpn_lateral{stage}', relu=False)
+                        + F.interpolate(previous, scale_factor=2.0, mode='nearest'))
+            levels.insert(0, conv_norm(previous, f'backbone.fpn_output{stage}', padding=1, relu=False))
+        levels.append(F.max_pool2d(levels[-1], kernel_size=1, stride=2, padding=0))
+        strides, sizes = (4, 8, 16, 32, 64), [[32], [64], [128], [256], [512]]
+    else:
+        levels, strides, sizes = features[-1:], (16,), [[32, 64, 128, 256, 512]]
     head = 'proposal_generator.rpn_head.'
-    hidden = F.relu(F.conv2d(x, state[head + 'conv.weight'], state[head + 'conv.bias'], padding=1))
-    logits = F.conv2d(hidden, state[head + 'objectness_logits.weight'], state[head + 'objectness_logits.bias'])
-    deltas = F.conv2d(hidden, state[head + 'anchor_deltas.weight'], state[head + 'anchor_deltas.bias'])
-    count, _, rows, columns = logits.shape
-    logits = logits.permute(0, 2, 3, 1).flatten(1)
-    deltas = deltas.view(count, -1, 4, rows, columns).permute(0, 3, 4, 1, 2).flatten(1, -2)
-    cell = []  # sizes outer, aspect ratios (h / w) inner, centred on 0
-    for size in (32, 64, 128, 256, 512):
-        for ratio in (0.5, 1.0, 2.0):
-            w = math.sqrt(size ** 2 / ratio)
-            cell.append([-w / 2, -ratio * w / 2, w / 2, ratio * w / 2])
-    shift_y, shift_x = torch.meshgrid(torch.arange(rows) * 16.0, torch.arange(columns) * 16.0, indexing='ij')
-    shifts = torch.stack([shift_x.reshape(-1), shift_y.reshape(-1)] * 2, dim=1)
-    anchors = (shifts[:, None] + torch.tensor(cell)[None]).reshape(-1, 4)
-    widths, heights = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
-    centre_x, centre_y = anchors[:, 0] + 0.5 * widths, anchors[:, 1] + 0.5 * heights
-    results = []
-    for image, image_logits, image_deltas in zip(images_bgr, logits, deltas):
-        dw = image_deltas[:, 2].clamp(max=math.log(1000.0 / 16))
-        dh = image_deltas[:, 3].clamp(max=math.log(1000.0 / 16))
-        x_c, y_c = image_deltas[:, 0] * widths + centre_x, image_deltas[:, 1] * heights + centre_y
+    convs = [head + 'conv'] if head + 'conv.weight' in state else sorted(
+        key[:-len('.weight')] for key in state if key.startswith(head + 'conv.conv') and key.endswith('.weight'))
+    level_boxes, level_logits = [], []
+    for level, stride, level_sizes in zip(levels, strides, sizes):
+        hidden = level
+        for name in convs:
+            hidden = F.relu(F.conv2d(hidden, state[name + '.weight'], state[name + '.bias'], padding=1))
+        logits = F.conv2d(hidden, state[head + 'objectness_logits.weight'], state[head + 'objectness_logits.bias'])
+        deltas = F.conv2d(hidden, state[head + 'anchor_deltas.weight'], state[head + 'anchor_deltas.bias'])
+        count, _, rows, columns = logits.shape
+        logits = logits.permute(0, 2, 3, 1).flatten(1)
+        deltas = deltas.view(count, -1, 4, rows, columns).permute(0, 3, 4, 1, 2).flatten(1, -2)
+        cell = []  # sizes outer, aspect ratios (h / w) inner, centred on 0
+        for size in level_sizes:
+            for ratio in (0.5, 1.0, 2.0):
+                w = math.sqrt(size ** 2 / ratio)
+                cell.append([-w / 2, -ratio * w / 2, w / 2, ratio * w / 2])
+        shift_y, shift_x = torch.meshgrid(torch.arange(rows) * float(stride), torch.arange(columns) * float(stride),
+                                          indexing='ij')
+        shifts = torch.stack([shift_x.reshape(-1), shift_y.reshape(-1)] * 2, dim=1)
+        anchors = (shifts[:, None] + torch.tensor(cell)[None]).reshape(-1, 4)
+        widths, heights = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+        centre_x, centre_y = anchors[:, 0] + 0.5 * widths, anchors[:, 1] + 0.5 * heights
+        dw = deltas[..., 2].clamp(max=math.log(1000.0 / 16))
+        dh = deltas[..., 3].clamp(max=math.log(1000.0 / 16))
+        x_c, y_c = deltas[..., 0] * widths + centre_x, deltas[..., 1] * heights + centre_y
         w, h = torch.exp(dw) * widths, torch.exp(dh) * heights
-        boxes = torch.stack([x_c - 0.5 * w, y_c - 0.5 * h, x_c + 0.5 * w, y_c + 0.5 * h], dim=1)
-        scores, order = image_logits.sort(descending=True)
-        boxes, scores = boxes[order[:nms_pre]], scores[:nms_pre]
+        level_boxes.append(torch.stack([x_c - 0.5 * w, y_c - 0.5 * h, x_c + 0.5 * w, y_c + 0.5 * h], dim=-1))
+        level_logits.append(logits)
+    results = []
+    for index, image in enumerate(images_bgr):
+        boxes, scores, ids = [], [], []
+        for level, (image_boxes, image_logits) in enumerate(zip(level_boxes, level_logits)):
+            top_scores, order = image_logits[index].sort(descending=True)
+            boxes.append(image_boxes[index][order[:nms_pre]])
+            scores.append(top_scores[:nms_pre])
+            ids.append(torch.full((len(scores[-1]), ), level))
+        boxes, scores, ids = torch.cat(boxes), torch.cat(scores), torch.cat(ids)
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, image.shape[2])
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, image.shape[1])
         keep = ((boxes[:, 2] - boxes[:, 0]) > min_size) & ((boxes[:, 3] - boxes[:, 1]) > min_size)
-        boxes, scores = boxes[keep], scores[keep]
-        keep = batched_nms(boxes, scores, torch.zeros(len(boxes), dtype=torch.long), nms_thresh)[:max_per_img]
+        boxes, scores, ids = boxes[keep], scores[keep], ids[keep]
+        keep = batched_nms(boxes, scores, ids, nms_thresh)[:max_per_img]
         results.append((boxes[keep], scores[keep]))
     return results
 
@@ -680,7 +751,7 @@ def test_offline_rpn_proposals_match_detectron2s_rpn_inference(registries, tmp_p
     batch = preprocessor(dict(inputs=[image.to(torch.uint8) for image in images_bgr], data_samples=samples))
     assert batch['inputs'].shape[-2:] == (128, 160)  # padded to 32: the offline RPN sees 120 x 130
     proposals = model.offline_proposals(batch['inputs'], batch['data_samples'])
-    expected = detectron2_c4_rpn_proposals(official, images_bgr, 300, 40, 0.7)
+    expected = detectron2_rpn_proposals(official, images_bgr, 300, 40, 0.7)
     for result, (boxes, logits) in zip(proposals, expected):
         assert len(result) == len(boxes) == 40
         torch.testing.assert_close(result.bboxes, boxes, rtol=0, atol=2e-3)
@@ -751,10 +822,11 @@ def test_rpn_converter_and_loader_errors(registries, tmp_path, capsys):
             run_cli(lambda: converter.main([str(source), str(tmp_path / 'out.pth')]))
         error = capsys.readouterr().err.strip()
         assert stop.value.code == 2 and len(error.splitlines()) == 1 and message in error and str(source) in error
-    torch.save({'model': {'backbone.bottom_up.stem.conv1.weight': torch.zeros(1)}}, tmp_path / 'fpn.pth')
-    with pytest.raises(SystemExit):
-        run_cli(lambda: converter.main([str(tmp_path / 'fpn.pth'), str(tmp_path / 'out.pth')]))
-    assert 'FPN' in capsys.readouterr().err
+    torch.save({'model': {'backbone.attnpool.c_proj.weight': torch.zeros(1)}}, tmp_path / 'gt_only.pth')
+    with pytest.raises(SystemExit) as stop:  # a RegionCLIP checkpoint that carries no offline RPN
+        run_cli(lambda: converter.main([str(tmp_path / 'gt_only.pth'), str(tmp_path / 'out.pth')]))
+    error = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(error.splitlines()) == 1 and 'offline_backbone' in error
     from clipdense.utils import UserError
     cfg = tiny_config()
     cfg.model.offline_rpn.checkpoint = str(tmp_path / 'absent.pth')
@@ -782,3 +854,121 @@ def test_offline_rpn_loads_an_rpn_trained_by_the_tools(registries, tmp_path):
     assert len(loaded) == len(trained)
     for key, value in trained.items():
         assert torch.equal(loaded[key.replace('bbox_head.', 'rpn_head.', 1)], value), key
+
+
+# ---- the LVIS offline RPNs (R50-FPN: rpn_lvis_866.pth, rpn_lvis_866_lsj.pth) and the OV-LVIS configs ----------
+LVIS_CONFIGS = {name: os.path.join(ROOT, f'configs/regionclip/regionclip_{name}-c4_ov-lvis.py')
+                for name in ('r50', 'rn50x4')}
+FPN_RPN_BASE = os.path.join(ROOT, 'configs/_base_/models/regionclip_r50_c4_fpn-rpn.py')
+FPN_WIDTH = 16 * OFFLINE_WIDTH
+
+
+def detectron2_fpn_rpn_state_dict(lsj, seed=6):
+    """A tiny released LVIS RPN: ``rpn_lvis_866.pth`` (FrozenBN, FPN convs with bias, one RPN conv) or, with
+    ``lsj``, ``rpn_lvis_866_lsj.pth`` (SyncBN in the ResNet and the FPN, two RPN convs); 3 anchors per location."""
+    return detectron2_rpn_state_dict(blocks=(3, 4, 6, 3), anchors=3, seed=seed, fpn_width=FPN_WIDTH, sync_bn=lsj,
+                                     rpn_convs=2 if lsj else 1)
+
+
+def fpn_offline_rpn(registries, tmp_path, lsj, **test_cfg):
+    """The configs' LVIS offline RPN (LSJ: the OV-LVIS fine-tuning config's; else the FPN base's, as zero-shot
+    inference uses it), tiny, holding a released FPN RPN's tensors through the converter."""
+    official = detectron2_fpn_rpn_state_dict(lsj)
+    torch.save({'model': official, '__author__': 'detectron2'}, tmp_path / 'rpn.pth')
+    load_rpn_converter().main([str(tmp_path / 'rpn.pth'), str(tmp_path / 'rpn_clipdense.pth')])
+    config = tiny_offline_rpn(Config.fromfile(LVIS_CONFIGS['r50'] if lsj else FPN_RPN_BASE).model.offline_rpn)
+    config.test_cfg.update(test_cfg)
+    return registries.build(dict(config, checkpoint=str(tmp_path / 'rpn_clipdense.pth'))), official
+
+
+@pytest.mark.parametrize('lsj', [False, True], ids=['rpn_lvis_866', 'rpn_lvis_866_lsj'])
+def test_fpn_rpn_converter_loads_the_official_names_strictly(registries, tmp_path, lsj):
+    rpn, official = fpn_offline_rpn(registries, tmp_path, lsj)  # OfflineRPN refuses a missing or extra tensor
+    pairs = {'backbone.layer4.0.downsample.1.running_var': 'backbone.bottom_up.res5.0.shortcut.norm.running_var',
+             'backbone.layer1.1.bn3.weight': 'backbone.bottom_up.res2.1.conv3.norm.weight',
+             'neck.lateral_convs.0.conv.weight': 'backbone.fpn_lateral2.weight',
+             'neck.fpn_convs.3.conv.weight': 'backbone.fpn_output5.weight',
+             'rpn_head.rpn_reg.bias': 'proposal_generator.rpn_head.anchor_deltas.bias'}
+    if lsj:
+        pairs.update({'neck.fpn_convs.2.bn.running_mean': 'backbone.fpn_output4.norm.running_mean',
+                      'neck.lateral_convs.1.bn.num_batches_tracked': 'backbone.fpn_lateral3.norm.num_batches_tracked',
+                      'rpn_head.rpn_conv.1.conv.weight': 'proposal_generator.rpn_head.conv.conv1.weight'})
+    else:
+        pairs.update({'neck.lateral_convs.3.conv.bias': 'backbone.fpn_lateral5.bias',
+                      'rpn_head.rpn_conv.weight': 'proposal_generator.rpn_head.conv.weight'})
+    state = rpn.state_dict()
+    for ours, theirs in pairs.items():
+        assert torch.equal(state[ours], official[theirs]), ours
+    meta = torch.load(tmp_path / 'rpn_clipdense.pth', weights_only=False)['meta']
+    assert meta['layout'] == 'FPN' and meta['dropped_from_source'] == 2  # the RoI heads
+
+
+@pytest.mark.parametrize('lsj', [False, True], ids=['rpn_lvis_866', 'rpn_lvis_866_lsj'])
+def test_offline_fpn_rpn_proposals_match_detectron2s_multi_level_inference(registries, tmp_path, lsj):
+    """Two images of different sizes (padded to 32): per level the 50 best, NMS per level, the 60 best over the
+    five levels (more than one level's 50), against detectron2's inference written out independently."""
+    rpn, official = fpn_offline_rpn(registries, tmp_path, lsj, nms_pre=50, max_per_img=60)
+    generator = torch.Generator().manual_seed(8)
+    images_bgr = [torch.randint(0, 256, (3, 100, 130), generator=generator).float(),
+                  torch.randint(0, 256, (3, 120, 90), generator=generator).float()]
+    proposals = rpn([image.flip(0) for image in images_bgr], 'RGB')  # the RPN flips to its BGR
+    expected = detectron2_rpn_proposals(official, images_bgr, 50, 60, 0.7)
+    for result, (boxes, logits) in zip(proposals, expected):
+        assert len(result) == len(boxes) == 60
+        torch.testing.assert_close(result.bboxes, boxes, rtol=0, atol=2e-3)
+        torch.testing.assert_close(result.logits, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_rpn_converter_takes_the_offline_rpn_out_of_a_regionclip_checkpoint(registries, tmp_path):
+    """A released RegionCLIP checkpoint saves CLIPFastRCNN whole: its offline RPN as ``offline_backbone.*`` and
+    ``offline_proposal_generator.*`` beside the CLIP detector; the converter takes those and drops the rest."""
+    official = detectron2_fpn_rpn_state_dict(lsj=True)
+    regionclip = {'offline_' + key: value for key, value in official.items()
+                  if key.startswith(('backbone.', 'proposal_generator.'))}
+    regionclip.update({'backbone.attnpool.c_proj.weight': torch.randn(8, 8), 'lang_encoder.positional_embedding':
+                       torch.randn(4, 8), 'roi_heads.box_predictor.bbox_pred.weight': torch.randn(4, 8)})
+    torch.save({'model': official}, tmp_path / 'rpn.pth')
+    torch.save({'model': regionclip}, tmp_path / 'regionclip.pth')
+    converter = load_rpn_converter()
+    from_file = converter.convert(str(tmp_path / 'rpn.pth'), str(tmp_path / 'from_file.pth'))
+    from_regionclip = converter.convert(str(tmp_path / 'regionclip.pth'), str(tmp_path / 'from_regionclip.pth'))
+    assert from_regionclip.keys() == from_file.keys()
+    assert all(torch.equal(from_regionclip[key], value) for key, value in from_file.items())
+    assert torch.load(tmp_path / 'from_regionclip.pth', weights_only=False)['meta']['dropped_from_source'] == 3
+    config = tiny_offline_rpn(Config.fromfile(LVIS_CONFIGS['r50']).model.offline_rpn)
+    registries.build(dict(config, checkpoint=str(tmp_path / 'from_regionclip.pth')))  # strict
+
+
+@pytest.mark.parametrize('name', ['r50', 'rn50x4'])
+def test_ov_lvis_configs_hold_the_reference_recipe_and_detect(registries, name):
+    from clipdense.models.clip import Vocabulary
+    cfg = Config.fromfile(LVIS_CONFIGS[name])
+    assert cfg.train_cfg.max_iters == 180000 and cfg.optim_wrapper.optimizer.lr == 0.002
+    assert cfg.param_scheduler[0].end == 5000 and cfg.param_scheduler[1].milestones == [120000, 160000]
+    assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 16
+    assert cfg.train_dataloader.dataset.oversample_thr == 0.001  # REPEAT_THRESHOLD
+    model = cfg.model
+    assert len(Vocabulary.from_file(model.vocabulary)) == 1203
+    assert len(Vocabulary.from_file(model.train_vocabulary)) == 866
+    head = model.roi_head
+    assert head.rpn_score_fusion == 'reference'  # MULTIPLY_RPN_SCORE
+    assert head.bbox_head.loss_cls.gamma is None and head.bbox_head.loss_cls.background_weight == 0.8
+    assert model.test_cfg.rcnn == dict(score_thr=0.02, max_per_img=300, nms=dict(
+        type='detectron2_soft_nms', method='gaussian', sigma=0.5, min_score=0.001, iou_threshold=0.5))
+    rpn = model.offline_rpn
+    assert rpn.size_divisor == 32 and rpn.neck.num_outs == 5 and rpn.rpn_head.num_convs == 2
+    assert rpn.neck.norm_cfg == dict(type='BN', requires_grad=False)
+    assert rpn.rpn_head.anchor_generator.strides == [4, 8, 16, 32, 64] and rpn.rpn_head.anchor_generator.scales == [8]
+    assert rpn.test_cfg == dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7),
+                                min_bbox_size=0)
+    extractor = head.bbox_roi_extractor
+    expected = {'r50': ('RN50', 14, 1024, 1024), 'rn50x4': ('RN50x4', 18, 1280, 640)}[name]
+    assert (model.clip.name, extractor.roi_layer.output_size, extractor.out_channels,
+            head.bbox_head.in_channels) == expected
+    tiny = tiny_config(LVIS_CONFIGS[name])
+    tiny.model.test_cfg.rcnn.score_thr = 0.0  # random weights: the background takes nearly all the probability
+    torch.manual_seed(0)
+    detector = registries.build(tiny.model).eval()
+    with torch.no_grad():
+        result = detector.predict(torch.randn(1, 3, 128, 160), [sample([[0, 0, 1, 1]], [0])])[0].pred_instances
+    assert 0 < len(result) <= 300 and torch.isfinite(result.scores).all()
