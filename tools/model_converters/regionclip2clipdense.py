@@ -14,9 +14,9 @@ Dropped, and counted on the output line: the text-embedding classifiers (``cls_s
 ``cls_bg_score``: clipdense encodes the vocabulary itself), the language encoder (``lang_encoder``: its fingerprint
 goes into the meta, so loading with another text tower warns), the pretraining teacher (``teacher_backbone``,
 ``teacher_roi_heads``) and the reference's offline localisation branch (``offline_backbone``,
-``offline_proposal_generator``: whichever RPN the checkpoint was trained with; clipdense's ``offline_rpn`` loads
-the released RPN converted by ``regionclip_rpn2clipdense.py`` from its own ``checkpoint``) and the LVIS models' mask
-head (``roi_heads.mask_head``: clipdense's RegionCLIP has no mask head yet).
+``offline_proposal_generator``: whichever RPN the checkpoint was trained with; clipdense's ``offline_rpn``
+loads its own ``checkpoint``, which ``regionclip_rpn2clipdense.py`` writes from the released RPN or from this file)
+and the LVIS models' mask head (``roi_heads.mask_head``: clipdense's RegionCLIP has no mask head yet).
 """
 import argparse
 import re
