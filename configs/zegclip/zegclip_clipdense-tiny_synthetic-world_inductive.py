@@ -29,7 +29,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=16, num_workers=2, dataset=dict(pipeline=train_pipeline))
-iterations = 1000
+iterations = 500
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
