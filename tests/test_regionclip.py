@@ -788,6 +788,32 @@ def test_offline_rpn_detects_with_the_reference_fusion(registries, tmp_path):
     assert result.bboxes[:, 2].max() <= 80 and result.bboxes[:, 3].max() <= 64  # rescaled to the original image
 
 
+def test_bf16_lowers_the_towers_and_keeps_detections_fp32(registries, tmp_path):
+    """model.precision='bf16': the backbone, the region tower and the offline RPN's convolutions run lowered;
+    proposals, scores and boxes come back fp32 and close to fp32's."""
+    model, _ = offline_rpn_model(registries, tmp_path, test_cfg=dict(nms_pre=200, max_per_img=30,
+                                                                     nms=dict(iou_threshold=0.7), min_bbox_size=0))
+    model.eval()
+    model.roi_head.test_cfg.score_thr = 0.0
+    images = torch.randn(1, 3, 128, 160)
+    rois = torch.tensor([[0, 8.0, 8.0, 100.0, 90.0], [0, 40.0, 20.0, 150.0, 120.0]])
+    embeddings = {}
+    for precision in ('fp32', 'bf16'):
+        model.set_precision(precision)
+        assert model.roi_head.precision == precision
+        with torch.no_grad():
+            proposals = model.offline_proposals(images, [sample([[0, 0, 1, 1]], [0])])[0]
+            detections = model.test_step(dict(inputs=images, data_samples=[
+                sample([[0, 0, 1, 1]], [0], scale=2.0)]))[0].pred_instances
+            features = model.extract_feat(images)
+            embeddings[precision] = model.roi_head._bbox_forward(features, rois)['bbox_feats']
+        assert proposals.bboxes.dtype == proposals.logits.dtype == torch.float32
+        assert features[0].dtype == embeddings[precision].dtype == torch.float32
+        assert detections.scores.dtype == detections.bboxes.dtype == torch.float32 and len(detections) > 0
+    assert not torch.equal(embeddings['bf16'], embeddings['fp32'])  # the towers ran in bf16
+    assert torch.cosine_similarity(embeddings['bf16'], embeddings['fp32']).min() > 0.99
+
+
 def test_trainable_rpn_head_remains_an_option(registries):
     cfg = tiny_config()
     base = Config.fromfile(os.path.join(ROOT, 'configs/_base_/models/regionclip_r50_c4.py')).model.offline_rpn

@@ -31,10 +31,16 @@ pytestmark = [
 
 
 @pytest.fixture(scope='module')
-def evaluate(tmp_path_factory):
+def world(tmp_path_factory):
+    """The 40 val scenes of seed 0."""
+    root = tmp_path_factory.mktemp('synthetic_world')
+    write_synthetic_world(str(root), num_train=0, num_val=40, seed=0)
+    return root
+
+
+@pytest.fixture(scope='module')
+def evaluate(world, tmp_path_factory):
     """mIoU of a method's synthetic-world config with model overrides, each run once per session."""
-    world = tmp_path_factory.mktemp('synthetic_world')
-    write_synthetic_world(str(world), num_train=0, num_val=40, seed=0)
     results = {}
 
     def run(method, **model_overrides):
@@ -60,6 +66,25 @@ def test_method_reproduces_its_measured_miou(method, evaluate):
     miou = evaluate(method)
     assert miou == pytest.approx(MEASURED[method], abs=MARGIN), f'{method}: mIoU {miou:.2f}'
     assert miou > 5 * MEASURED_RANDOM_WEIGHTS, f'{method}: mIoU {miou:.2f} is not far above random weights'
+
+
+# bf16 inference (model.precision='bf16') against fp32 on the same 40 scenes, measured 2026-12-03 (AVX-512 BF16):
+# pixels labelled as in fp32 99.62 / 99.69 / 99.54 / 99.69 %, mIoU 12.09 / 11.67 / 10.94 / 14.25 against fp32's
+# 12.10 / 11.65 / 10.93 / 14.27 (sclip / clearclip / maskclip / naclip). The bounds are issue 18's: >= 99 % of the
+# pixels, mIoU within 0.5.
+@pytest.mark.parametrize('method', ['sclip', 'clearclip', 'maskclip', pytest.param('naclip', marks=pytest.mark.slow)])
+def test_bf16_agrees_with_fp32(method, world, evaluate):
+    import torch
+    from clipdense.apis import inference_model, init_model
+    config = os.path.join(ROOT, f'configs/{method}/{method}_clipdense-tiny_synthetic-world.py')
+    images = sorted((world / 'images/validation').iterdir())
+    labels = {}
+    for precision in ('fp32', 'bf16'):
+        model = init_model(config, precision=precision, cfg_options={'model.text_cache_dir': None})
+        labels[precision] = [inference_model(model, str(image)).pred_sem_seg.data for image in images]
+    agreement = torch.stack([(a == b).float().mean() for a, b in zip(labels['fp32'], labels['bf16'])]).mean()
+    assert agreement >= 0.99, f'{method}: {100 * agreement:.2f} % of pixels as in fp32'
+    assert evaluate(method, precision='bf16') == pytest.approx(evaluate(method), abs=0.5)
 
 
 def test_vanilla_last_block_and_random_weights_drop_accuracy(evaluate):

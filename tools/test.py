@@ -1,10 +1,13 @@
 """Evaluate a clipdense model with mmengine's Runner and print the metric table.
 
-    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--show-dir DIR] [--cfg-options k=v ...]
+    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--show-dir DIR] [--precision fp32|bf16|fp16]
+        [--compile] [--cfg-options k=v ...]
     bash tools/dist_test.sh CONFIG CHECKPOINT|none NUM_PROCS [args]
 
 Training-free methods need no checkpoint. ``--cfg-options model.clip.pretrained=/path/ViT-B-16.pt`` swaps
-the CLIP weights of any config; ``model.vocabulary=...`` swaps the class names.
+the CLIP weights of any config; ``model.vocabulary=...`` swaps the class names. ``--precision bf16`` (or fp16)
+runs inference in that format (``model.precision``; fp32, the default, is exact); ``--compile`` compiles the
+vision tower with torch.compile first (off by default; the first step's time, compilation included, is logged).
 """
 import argparse
 import os.path as osp
@@ -15,6 +18,7 @@ from clipdense.engine import (OutputPathError, add_runner_args, check_dataset_pa
                               dataloaders_in_use, load_runner_config, parse_runner_args, release_process_group,
                               require_checkpoint_file)
 from clipdense.utils import run_cli
+from clipdense.utils.precision import PRECISIONS
 
 
 def parse_args():
@@ -23,6 +27,9 @@ def parse_args():
     parser.add_argument('checkpoint', nargs='?', help='trained weights (not needed by training-free methods)')
     parser.add_argument('--show-dir', help='write prediction overlays into this folder (under the work dir)')
     parser.add_argument('--out', help='also save the raw predictions (.pkl) to this file')
+    parser.add_argument('--precision', choices=list(PRECISIONS),
+                        help='inference format (sets model.precision; default: the config\'s, fp32 = exact)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the vision tower (off by default)')
     return parse_runner_args(parser)
 
 
@@ -42,6 +49,10 @@ def main():
     finished = False
     try:
         cfg.load_from = args.checkpoint
+        if args.precision:
+            cfg.model.precision = args.precision
+        if args.compile:
+            cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='CompileTowersHook')]
         check_dataset_paths(cfg, dataloaders_in_use(cfg, 'test'))
         if args.show_dir:
             visualization = cfg.default_hooks.visualization

@@ -14,6 +14,7 @@ from torch import nn
 from clipdense.engine import load_config, merge_cfg_options, require_checkpoint_file
 from clipdense.registry import MODELS, register_all_modules
 from clipdense.utils import UserError
+from clipdense.utils.precision import check_precision
 
 ImageInput = Union[str, Path, np.ndarray]
 
@@ -48,17 +49,24 @@ def check_device(device: Union[str, torch.device]) -> None:
 
 
 def init_model(config: Union[str, Path, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
-               cfg_options: Optional[dict] = None) -> nn.Module:
+               cfg_options: Optional[dict] = None, precision: Optional[str] = None,
+               compile: bool = False) -> nn.Module:
     """A model from a config file (or ``Config``), optionally with trained weights, in eval mode.
 
     ``cfg_options`` overrides config entries, e.g. ``{'model.clip.pretrained': '/path/ViT-B-16.pt'}``; keys are
-    checked as for ``--cfg-options`` (``clipdense.engine.merge_cfg_options``). A missing config, checkpoint or
-    device fails before the model is built.
+    checked as for ``--cfg-options`` (``clipdense.engine.merge_cfg_options``). ``precision`` (``'fp32'``,
+    ``'bf16'``, ``'fp16'``) sets ``model.precision``, the format of inference (the config's, fp32 unless it says
+    otherwise, when not given); ``compile`` runs ``torch.compile`` on the vision tower (``compile_towers``; the
+    first inference compiles). A missing config, checkpoint or device fails before the model is built.
     """
     check_device(device)
+    if precision is not None:
+        check_precision(precision)
     register_all_modules()
     cfg = load_config(config) if isinstance(config, (str, Path)) else config.copy()
     merge_cfg_options(cfg, cfg_options)
+    if precision is not None:
+        cfg.model.precision = precision
     require_checkpoint_file(checkpoint)
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
@@ -68,7 +76,10 @@ def init_model(config: Union[str, Path, Config], checkpoint: Optional[str] = Non
         if hasattr(model, 'check_text_tower_meta'):
             model.check_text_tower_meta(meta, source=str(checkpoint))
     model.cfg = cfg
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if compile:
+        model.compile_towers()
+    return model
 
 
 def read_image(image: ImageInput) -> np.ndarray:

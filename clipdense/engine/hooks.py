@@ -6,6 +6,22 @@ from clipdense.registry import HOOKS
 
 
 @HOOKS.register_module()
+class CompileTowersHook(Hook):
+    """``torch.compile`` the model's vision tower before evaluating (``tools/test.py --compile``)."""
+
+    def before_test(self, runner) -> None:
+        self._compile(runner)
+
+    def before_val(self, runner) -> None:
+        self._compile(runner)
+
+    @staticmethod
+    def _compile(runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model.compile_towers()
+
+
+@HOOKS.register_module()
 class TextTowerHook(Hook):
     """Records the text tower a model is trained against in each checkpoint's meta (``meta['text_tower']``: CLIP
     name and fingerprint) and warns once when a loaded checkpoint names another one. Models without an open

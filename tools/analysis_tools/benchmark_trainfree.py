@@ -1,21 +1,27 @@
-"""Speed and memory of the training-free methods against a faithful one-window-at-a-time loop.
+"""Speed, memory and agreement of the training-free methods: clipdense in each precision (and compiled) against a
+faithful one-window-at-a-time loop of the references.
 
     python tools/analysis_tools/benchmark_trainfree.py [--methods sclip clearclip naclip maskclip]
-        [--images 3] [--device cpu|cuda] [--amp]
+        [--images 3] [--device cpu|cuda] [--precisions fp32 bf16 fp16] [--compile] [--no-synthetic]
 
 Each method runs at its ADE20K protocol (ViT-B/16 architecture, random weights: speed does not depend on the
-weights) on random images of ADE's typical size (512×683 before the protocol's resize). Two pipelines are
-timed in the same run, each in its own process so that peak memory is its own:
+weights) on random images of ADE's typical size (512×683 before the protocol's resize). Each pipeline is timed
+in its own process, so that peak memory is its own:
 
-* ``clipdense``: the segmentor as shipped (all windows of an image in one backbone batch, the dense-attention
-  op chosen at build time, no dead compute);
-* ``reference loop``: what the reference repositories do: one window per forward, last-block attention as a
-  bmm/softmax chain, ClearCLIP's discarded full last block computed anyway, each window's logits padded
-  to the full image and accumulated.
+* ``reference loop``: what the reference repositories do, in fp32: one window per forward, last-block attention as
+  a bmm/softmax chain, ClearCLIP's discarded full last block computed anyway, each window's logits padded to the
+  full image and accumulated;
+* ``clipdense <precision>``: the segmentor as shipped (all windows of an image in one backbone batch, the
+  dense-attention op chosen at build time, no dead compute) at ``model.precision`` = each of ``--precisions``
+  (default fp32 and, where the device has native instructions, bf16 on CPUs, fp16 and bf16 on GPUs);
+* ``clipdense fp32 compiled`` (``--compile``): ``model.compile=True``; its compile time is printed apart.
 
-Text start-up is reported separately: encoding a vocabulary with the 80 templates at the full 77-token context
-(the references, every start) against clipdense's context cut (and its disk cache, which makes later starts
-free). Peak memory: CUDA ``max_memory_allocated``; on the CPU the process's peak RSS.
+Beside images/s and peak memory, each mode's labels are compared with clipdense fp32's (per-image pixel
+agreement, mean over the images), and, unless ``--no-synthetic``, each mode's mIoU on the synthetic world's 40
+val scenes with the embedded clipdense-tiny CLIP (real weights, where agreement means something; ADE-sized random
+weights give near-tied scores). Text start-up is reported separately: encoding a vocabulary with the 80 templates
+at the full 77-token context (the references, every start) against clipdense's context cut (and its disk cache,
+which makes later starts free). Peak memory: CUDA ``max_memory_allocated``; on the CPU the process's peak RSS.
 """
 import argparse
 import multiprocessing as mp
@@ -37,14 +43,21 @@ CONFIGS = {
 }
 
 
-def build(method: str, device: str):
+def build(method: str, device: str, precision: str = 'fp32', compile_towers: bool = False, config=None):
     from clipdense.apis import init_model
     options = {'model.clip.pretrained': None, 'model.templates': 'photo', 'model.text_cache_dir': None}
-    return init_model(os.path.join(ROOT, CONFIGS[method]), device=device, cfg_options=options)
+    if config is not None:  # the synthetic world's config: the embedded CLIP's real weights
+        options = {'model.text_cache_dir': None}
+    model = init_model(config or os.path.join(ROOT, CONFIGS[method]), device=device, cfg_options=options,
+                       precision=precision)
+    if compile_towers:
+        model.compile_towers()
+    return model
 
 
-def protocol_inputs(model, count: int, device: str):
-    """Random images of ADE's typical size through the config's own test pipeline and preprocessor."""
+def protocol_inputs(model, count: int):
+    """Random images of ADE's typical size through the config's own test pipeline, collated (the model's data
+    preprocessor runs inside the timed region, for both pipelines)."""
     from mmengine.dataset import Compose, pseudo_collate
     import numpy as np
 
@@ -52,12 +65,8 @@ def protocol_inputs(model, count: int, device: str):
     steps[0] = dict(type='LoadImageFromNDArray')
     pipeline = Compose(steps)
     rng = np.random.RandomState(0)
-    batches = []
-    for _ in range(count):
-        image = rng.randint(0, 255, (512, 683, 3), dtype=np.uint8)
-        data = model.data_preprocessor(pseudo_collate([pipeline(dict(img=image))]), False)
-        batches.append((data['inputs'].to(device), data['data_samples']))
-    return batches
+    return [pseudo_collate([pipeline(dict(img=rng.randint(0, 255, (512, 683, 3), dtype=np.uint8)))])
+            for _ in range(count)]
 
 
 class ReferenceLoop:
@@ -103,32 +112,94 @@ class ReferenceLoop:
             cosine = model.refinement(guide, cosine)
         from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs
         probs = names_to_class_probs(cosine[0], model.name_to_class, len(model.vocabulary), model.logit_scale)
-        return label_map(probs)
+        return label_map(probs)[0]
 
 
-def measure(method: str, pipeline: str, images: int, device: str, amp: bool, queue) -> None:
+def measure(method: str, mode: str, images: int, device: str, queue) -> None:
+    """Images/s, peak memory, input size and labels of one pipeline (``mode``: 'reference loop',
+    'clipdense <precision>' or 'clipdense fp32 compiled'), in a process of its own."""
     torch.manual_seed(0)
-    model = build(method, device)
-    batches = protocol_inputs(model, images + 1, device)
-    run = model.predict if pipeline == 'clipdense' else ReferenceLoop(model)
+    precision = 'fp32' if mode == 'reference loop' else mode.split()[1]
+    model = build(method, device, precision, compile_towers=mode.endswith('compiled'))
+    batches = protocol_inputs(model, images + 1)
+    if mode == 'reference loop':
+        loop = ReferenceLoop(model)
+
+        def run(batch):
+            data = model.data_preprocessor(batch, False)
+            return loop(data['inputs'], data['data_samples'])
+    else:
+        def run(batch):  # the model's own step: its precision, fp32 outputs
+            return model.test_step(batch)[0].pred_sem_seg.data[0]
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    with torch.no_grad(), torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
-        for index, (inputs, samples) in enumerate(batches):
+    times, labels = [], []
+    with torch.no_grad():
+        for index, batch in enumerate(batches):
             if device == 'cuda':
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            run(inputs, samples)
+            labels.append(run(batch).cpu().numpy())  # arrays: tensors would be shared, not sent
             if device == 'cuda':
                 torch.cuda.synchronize()
-            if index > 0:  # the first image warms up
+            if index > 0:  # the first image warms up (and compiles)
                 times.append(time.perf_counter() - start)
+            else:
+                first = time.perf_counter() - start
     if device == 'cuda':
         peak = torch.cuda.max_memory_allocated() / 2 ** 20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((1 / statistics.median(times), peak, inputs.shape[2:]))
+    shape = model.data_preprocessor(batches[0], False)['inputs'].shape[2:]
+    queue.put(dict(speed=1 / statistics.median(times), peak=peak, shape=tuple(shape), labels=labels,
+                   warm_up=first - statistics.median(times)))
+
+
+def synthetic_miou(method: str, mode: str, device: str) -> dict:
+    """mIoU and per-image labels of ``method``'s synthetic-world config in ``mode`` on the 40 val scenes of seed 0
+    (written once into a temporary folder), with the embedded CLIP."""
+    import tempfile
+    from mmengine.logging import MMLogger
+    from mmseg.evaluation import IoUMetric
+    from mmseg.structures import SegDataSample
+    from mmengine.structures import PixelData
+    from clipdense.apis import inference_model
+    from clipdense.datasets.synthetic import write_synthetic_world
+    import cv2
+    global _world
+    if _world is None:
+        _world = tempfile.mkdtemp(prefix='synthetic_world_')
+        write_synthetic_world(_world, num_train=0, num_val=40, seed=0)
+    precision = mode.split()[1]
+    config = os.path.join(ROOT, f'configs/{method}/{method}_clipdense-tiny_synthetic-world.py')
+    model = build(method, device, precision, mode.endswith('compiled'), config=config)
+    metric = IoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = dict(classes=model.dataset_meta['classes'])
+    labels = []
+    images = sorted(os.listdir(os.path.join(_world, 'images/validation')))
+    for name in images:
+        result = inference_model(model, os.path.join(_world, 'images/validation', name))
+        truth = cv2.imread(os.path.join(_world, 'annotations/validation', os.path.splitext(name)[0] + '.png'),
+                           cv2.IMREAD_UNCHANGED).astype('int64') - 1  # reduce_zero_label: 0 (background) -> 255
+        truth[truth < 0] = 255
+        sample = SegDataSample(pred_sem_seg=result.pred_sem_seg,
+                               gt_sem_seg=PixelData(data=torch.from_numpy(truth)[None]))
+        metric.process([], [sample.to_dict()])
+        labels.append(result.pred_sem_seg.data[0].numpy())
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')  # the metric's per-class table
+    miou = metric.compute_metrics(metric.results)['mIoU']
+    logger.setLevel(level)
+    return dict(miou=miou, labels=labels)
+
+
+_world = None
+
+
+def agreement(labels, reference) -> float:
+    """Mean over images of the share of pixels labelled as in ``reference``."""
+    return statistics.mean(float((a == b).mean()) for a, b in zip(labels, reference))
 
 
 def text_startup(names: int, device: str):
@@ -150,31 +221,56 @@ def text_startup(names: int, device: str):
     return timings
 
 
+def default_precisions(device: str) -> list:
+    from clipdense.utils.precision import native_support
+    lowered = ['bf16'] if device == 'cpu' else ['fp16', 'bf16']
+    return ['fp32'] + [p for p in lowered if native_support(p, torch.device(device)) is None]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--methods', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument('--images', type=int, default=3, help='timed images per pipeline (after one warm-up)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--amp', action='store_true', help='fp16 autocast (GPU)')
+    parser.add_argument('--precisions', nargs='+', choices=['fp32', 'bf16', 'fp16'],
+                        help='clipdense modes to time (default: fp32 and the lower formats the device has)')
+    parser.add_argument('--compile', action='store_true', help='also time clipdense fp32 with model.compile')
+    parser.add_argument('--no-synthetic', action='store_true', help='skip the synthetic-world mIoU of each mode')
     parser.add_argument('--text-names', type=int, default=10, help='classes for the text start-up timing')
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
+    precisions = args.precisions or default_precisions(args.device)
+    if 'fp32' not in precisions:
+        precisions = ['fp32'] + precisions  # the agreement's reference
+    modes = [f'clipdense {p}' for p in precisions] + (['clipdense fp32 compiled'] if args.compile else [])
     context = mp.get_context('spawn')
-    print(f'device: {args.device}, threads: {torch.get_num_threads()}, amp: {args.amp}')
-    print(f'{"method":<10} {"input":>10} {"reference img/s":>16} {"clipdense img/s":>16} {"speed-up":>9} '
-          f'{"ref peak MiB":>13} {"ours peak MiB":>14}')
+    print(f'device: {args.device}, threads: {torch.get_num_threads()}, modes: {", ".join(modes)}')
+    print(f'{"method":<10} {"mode":<24} {"input":>9} {"img/s":>7} {"vs ref":>7} {"peak MiB":>9} '
+          f'{"agree fp32":>11} {"synth mIoU":>11}')
     for method in args.methods:
         results = {}
-        for pipeline in ('reference loop', 'clipdense'):
+        for mode in ['reference loop'] + modes:
             queue = context.Queue()
-            process = context.Process(target=measure, args=(method, pipeline, args.images, args.device, args.amp,
-                                                            queue))
+            process = context.Process(target=measure, args=(method, mode, args.images, args.device, queue))
             process.start()
-            results[pipeline] = queue.get()
+            results[mode] = queue.get()
             process.join()
-        (ref_speed, ref_peak, shape), (our_speed, our_peak, _) = results['reference loop'], results['clipdense']
-        print(f'{method:<10} {f"{shape[0]}x{shape[1]}":>10} {ref_speed:>16.3f} {our_speed:>16.3f} '
-              f'{our_speed / ref_speed:>8.2f}x {ref_peak:>13.0f} {our_peak:>14.0f}')
+            if not args.no_synthetic and mode != 'reference loop':
+                results[mode]['synthetic'] = synthetic_miou(method, mode, args.device)
+        reference, exact = results['reference loop'], results['clipdense fp32']
+        for mode, result in results.items():
+            shape = f'{result["shape"][0]}x{result["shape"][1]}'
+            agree = f'{100 * agreement(result["labels"], exact["labels"]):.2f}%'
+            synthetic = result.get('synthetic')
+            if synthetic is not None:
+                synth_agree = agreement(synthetic['labels'], exact['synthetic']['labels'])
+                synth = f'{synthetic["miou"]:.2f} ({100 * synth_agree:.1f}%)'
+            else:
+                synth = '-'
+            note = f'  (compile + first image: {result["warm_up"]:.1f} s)' if mode.endswith('compiled') else ''
+            print(f'{method:<10} {mode:<24} {shape:>9} {result["speed"]:>7.3f} '
+                  f'{result["speed"] / reference["speed"]:>6.2f}x {result["peak"]:>9.0f} {agree:>11} '
+                  f'{synth:>11}{note}')
     timings = text_startup(args.text_names, args.device)
     print(f'text start-up, {args.text_names} classes x 80 templates: 77 tokens {timings["77 tokens"]:.2f} s, '
           f'cut context {timings["cut context"]:.2f} s '

@@ -101,7 +101,9 @@ class StagedViT(nn.Module):
         positional embedding and ``ln_pre``)."""
         visual = self.visual
         grid = self.patch_grid(images)
-        x = visual.conv1(images).flatten(2).transpose(1, 2)
+        # The token stream stays in the weights' format: under a bf16/fp16 autocast only the matrix products are
+        # lowered (a lowered stream also sends nn.MultiheadAttention's packed projection down a slow CPU path).
+        x = visual.conv1(images).flatten(2).transpose(1, 2).to(visual.conv1.weight.dtype)
         cls = visual.class_embedding if class_token is None else class_token
         x = torch.cat([cls.to(x.dtype).expand(x.shape[0], 1, -1), x], dim=1)
         x = x + self.positional_embedding(grid, mode).to(x.dtype)

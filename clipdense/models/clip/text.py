@@ -5,8 +5,9 @@ mean over templates taken and normalised again (the recipe of CLIP's zero-shot c
 reference repositories follow). Encoding cuts the token context at the longest prompt of the batch: under
 CLIP's causal mask the end-of-text token never sees the padding after it, so the result is exact.
 
-Results are cached on disk, keyed by a fingerprint of the text tower's weights, the names and the
-templates, so a vocabulary is encoded once per machine.
+Results are cached on disk, keyed by a fingerprint of the text tower's weights, the names, the templates and
+the precision (bf16/fp16 encodings are kept apart from exact fp32 ones), so a vocabulary is encoded once per
+machine.
 """
 import hashlib
 import os
@@ -22,6 +23,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import nn
 
+from clipdense.utils.precision import autocast, check_precision
 from .templates import NAME_STYLES, format_prompt, resolve_templates
 from .vocabulary import Vocabulary, VocabularySpec
 
@@ -53,6 +55,8 @@ class ClassEmbeddings:
 
 def max_over_synonyms(scores: torch.Tensor, name_to_class: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Per-class maximum of per-name ``scores`` (B, num_names, ...) -> (B, num_classes, ...)."""
+    if scores.shape[1] == num_classes and torch.equal(name_to_class.cpu(), torch.arange(num_classes)):
+        return scores  # one name per class, in order (no synonyms): the maximum is the score itself
     shape = (scores.shape[0], num_classes, *scores.shape[2:])
     index = name_to_class.view(1, -1, *([1] * (scores.dim() - 2))).expand_as(scores)
     return scores.new_full(shape, float('-inf')).scatter_reduce(1, index, scores, reduce='amax')
@@ -123,16 +127,20 @@ class TextClassifier:
         normalize_prompts: L2-normalise each prompt's embedding before the mean over templates (CLIP's recipe);
             False takes the mean of the un-normalised embeddings (RegionCLIP's ``extract_concept_features.py``).
             The mean is normalised either way (RegionCLIP's head normalises it).
+        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` (``clipdense.utils.precision``): the format the text tower
+            runs in; the embeddings are returned (and cached) as fp32 tensors either way.
     """
 
     def __init__(self, clip_model: nn.Module, templates: Union[str, Sequence[str]] = 'imagenet80',
                  clip_name: Optional[str] = None, tokenizer=None, cache_dir: Optional[str] = 'default',
-                 batch_size: int = 256, name_style: str = 'as_is', normalize_prompts: bool = True):
+                 batch_size: int = 256, name_style: str = 'as_is', normalize_prompts: bool = True,
+                 precision: str = 'fp32'):
         if name_style not in NAME_STYLES:
             raise KeyError(f'unknown name style {name_style!r}; known: {sorted(NAME_STYLES)}')
         self.clip_model = clip_model
         self.name_style = name_style
         self.normalize_prompts = normalize_prompts
+        self.precision = check_precision(precision)
         self.clip_name = clip_name
         self.templates = resolve_templates(templates)
         self.tokenizer = tokenizer or self._default_tokenizer(clip_model, clip_name)
@@ -166,6 +174,8 @@ class TextClassifier:
             digest.update(f'\x02{self.name_style}'.encode())
         if not self.normalize_prompts:
             digest.update(b'\x03unnormalised-mean')
+        if self.precision != 'fp32':
+            digest.update(f'\x04{self.precision}'.encode())
         digest.update(b'\x01')
         digest.update('\x00'.join(names).encode())
         return digest.hexdigest()
@@ -191,11 +201,12 @@ class TextClassifier:
             batch_started = time.perf_counter()
             batch = prompts[start:start + self.batch_size]
             tokens = self.tokenizer(batch).to(device)
-            if self.tower is not None:
-                length = int(tokens.argmax(dim=-1).max()) + 1
-                outputs.append(self.tower.encode(tokens[:, :length]))
-            else:
-                outputs.append(self.clip_model.encode_text(tokens))
+            with autocast(self.precision, device):
+                if self.tower is not None:
+                    length = int(tokens.argmax(dim=-1).max()) + 1
+                    outputs.append(self.tower.encode(tokens[:, :length]).float())
+                else:
+                    outputs.append(self.clip_model.encode_text(tokens).float())
             if progress is not None:
                 progress.update(len(batch))
             elif start == 0:
@@ -207,7 +218,7 @@ class TextClassifier:
         if progress is not None:
             sys.stdout.write('\n')  # mmengine's bar leaves the line open
             sys.stdout.flush()
-        return torch.cat(outputs).float()
+        return torch.cat(outputs)
 
     @torch.no_grad()
     def encode_names(self, names: List[str]) -> torch.Tensor:

@@ -2,13 +2,14 @@
 from typing import Optional, Sequence, Union
 
 import torch
-from mmdet.models.detectors import TwoStageDetector
 from mmengine.structures import InstanceData
 
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
-from clipdense.models.utils import OpenVocabularyMixin, build_clip_and_text
+from clipdense.models.utils import build_clip_and_text
 from clipdense.registry import MODELS
 from clipdense.utils import UserError
+
+from .open_vocabulary_detector import OpenVocabularyDetector
 
 TEST_PROPOSALS = ('rpn', 'gt')
 
@@ -18,7 +19,7 @@ class RegionCLIPConfigError(UserError, ValueError):
 
 
 @MODELS.register_module()
-class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
+class RegionCLIP(OpenVocabularyDetector):
     """RegionCLIP (Zhong et al., CVPR 2022; microsoft/RegionCLIP ``CLIPFastRCNN``), C4 layout: a CLIP ResNet up to
     res4 (``CLIPResNetC4``), proposals, and ``RegionCLIPRoIHead`` (CLIP's ``layer4`` and attention pool on RoI
     maps, cosine with the vocabulary's text embeddings × 100, a zero background logit, class-agnostic boxes).
@@ -48,7 +49,7 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
                  templates: Union[str, Sequence[str]] = 'regionclip81', name_style: str = 'regionclip',
                  normalize_prompts: bool = False, test_proposals: str = 'rpn', offline_rpn: Optional[dict] = None,
                  text_cache_dir: Optional[str] = 'default', data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 precision: str = 'fp32', init_cfg: Optional[dict] = None):
         if test_proposals not in TEST_PROPOSALS:
             raise RegionCLIPConfigError(f'test_proposals={test_proposals!r} is unknown: use "rpn" or "gt"')
         if rpn_head is not None and offline_rpn is not None:
@@ -58,7 +59,7 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
             raise RegionCLIPConfigError('RegionCLIP without rpn_head or offline_rpn needs test_proposals="gt" '
                                         '(ground-truth boxes as proposals); add an offline_rpn to detect')
         clip_model, text_classifier = build_clip_and_text(clip, templates, text_cache_dir, name_style,
-                                                          normalize_prompts=normalize_prompts)
+                                                          normalize_prompts=normalize_prompts, precision=precision)
         num_classes = len(Vocabulary.parse(vocabulary))
         backbone = dict(backbone, visual=clip_model.visual)
         roi_head = dict(roi_head, bbox_head=dict(roi_head['bbox_head'], num_classes=num_classes))
@@ -67,6 +68,7 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
         self.test_proposals = test_proposals
         self.offline_rpn = MODELS.build(offline_rpn) if offline_rpn is not None else None
         self.roi_head.attach_backbone(self.backbone)
+        self.apply_precision(precision)
         self.init_vocabularies(text_classifier, vocabulary, train_vocabulary)
 
     def apply_vocabulary(self, classes: ClassEmbeddings, training: bool) -> None:
@@ -99,7 +101,11 @@ class RegionCLIP(OpenVocabularyMixin, TwoStageDetector):
         pixel_order = 'RGB' if preprocessor._channel_conversion else 'BGR'
         images = [image[:, :sample.img_shape[0], :sample.img_shape[1]]
                   for image, sample in zip(pixels, batch_data_samples)]
-        return self.offline_rpn(images, pixel_order)
+        with self.lowered_precision():
+            return self.offline_rpn(images, pixel_order)
+
+    def apply_precision(self, precision: str) -> None:
+        self.roi_head.precision = precision
 
     def predict(self, batch_inputs: torch.Tensor, batch_data_samples: list, rescale: bool = True) -> list:
         if self.test_proposals == 'rpn' and self.offline_rpn is None:

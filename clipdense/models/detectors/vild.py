@@ -1,15 +1,16 @@
 from typing import Optional, Sequence, Union
 
 import torch
-from mmdet.models.detectors import TwoStageDetector
 
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
-from clipdense.models.utils import OpenVocabularyMixin, build_clip_and_text
+from clipdense.models.utils import build_clip_and_text
 from clipdense.registry import MODELS
+
+from .open_vocabulary_detector import OpenVocabularyDetector
 
 
 @MODELS.register_module()
-class ViLD(OpenVocabularyMixin, TwoStageDetector):
+class ViLD(OpenVocabularyDetector):
     """ViLD (Gu et al., ICLR 2022; tensorflow/tpu ``projects/vild``): a Mask R-CNN whose box head classifies
     regions in CLIP's space against text embeddings of an open vocabulary (``ViLDRoIHead``), trained on the
     seen classes (ViLD-text), optionally distilling CLIP's embeddings of precomputed regions (ViLD-image, the
@@ -31,8 +32,9 @@ class ViLD(OpenVocabularyMixin, TwoStageDetector):
                  train_vocabulary: Optional[Union[str, Sequence]] = None,
                  templates: Union[str, Sequence[str]] = 'vild63', name_style: str = 'vild',
                  text_cache_dir: Optional[str] = 'default', data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        _, text_classifier = build_clip_and_text(clip, templates, text_cache_dir, name_style)
+                 precision: str = 'fp32', init_cfg: Optional[dict] = None):
+        _, text_classifier = build_clip_and_text(clip, templates, text_cache_dir, name_style,
+                                                 precision=precision)
         num_classes = len(Vocabulary.parse(vocabulary))
         roi_head = dict(roi_head, bbox_head=dict(roi_head['bbox_head'], num_classes=num_classes))
         super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head, train_cfg=train_cfg,

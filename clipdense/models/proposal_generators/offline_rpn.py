@@ -131,6 +131,8 @@ class OfflineRPN(BaseModule):
         if self.neck is not None:
             features = self.neck(features)
         logits, deltas = self.rpn_head(features)
+        # fp32 from here (a bf16/fp16 precision lowers the convolutions only): decoding and NMS need it
+        logits, deltas = [level.float() for level in logits], [level.float() for level in deltas]
         anchors = self.rpn_head.prior_generator.grid_priors([level.shape[-2:] for level in logits],
                                                             device=logits[0].device)
         return [self.select(image_logits, image_deltas, anchors, image.shape[1:])

@@ -8,6 +8,7 @@ from mmdet.structures.bbox import bbox2roi
 
 from clipdense.models.clip import ClassEmbeddings
 from clipdense.registry import MODELS
+from clipdense.utils.precision import autocast
 
 from .regionclip_bbox_head import RPN_SCORE_FUSIONS, RPNScoreFusionError
 
@@ -25,7 +26,12 @@ class RegionCLIPRoIHead(StandardRoIHead):
     Args:
         rpn_score_fusion: at test time, how RPN objectness joins the class probabilities (the reference's
             ``MULTIPLY_RPN_SCORE``): None (off), ``'sigmoid'`` or ``'reference'`` (``fuse_rpn_scores``).
+
+    ``precision`` (set by the detector, ``model.precision``): the format the region tower (layer4 + pool) runs in
+    at inference; its embeddings reach the box head in fp32.
     """
+
+    precision = 'fp32'
 
     def __init__(self, rpn_score_fusion: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
@@ -50,7 +56,11 @@ class RegionCLIPRoIHead(StandardRoIHead):
         return backbone.attention_pool(backbone.run_res5(roi_features))
 
     def _bbox_forward(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> dict:
-        embeddings = self.region_embeddings(x, rois)
+        if self.training:
+            embeddings = self.region_embeddings(x, rois)
+        else:
+            with autocast(self.precision, rois.device):
+                embeddings = self.region_embeddings(x, rois).float()
         cls_score, bbox_pred = self.bbox_head(embeddings)
         return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=embeddings)
 

@@ -31,13 +31,15 @@ class CLIPEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         decode_head: config of a head with ``set_class_embeddings(classes, training)`` (e.g.
             ``TextClassifierHead``); ``num_classes`` is filled in.
         test_cfg: mmseg's (``mode='slide'`` with ``crop_size``/``stride``, optional ``windows_per_batch``).
+        precision: ``'fp32'`` (exact), ``'bf16'`` or ``'fp16'``: the format of inference
+            (``clipdense.utils.precision``); training is not affected (``tools/train.py --amp``).
     """
 
     def __init__(self, clip: dict, vocabulary: Union[str, Sequence], backbone: dict, decode_head: dict,
                  train_vocabulary: Optional[Union[str, Sequence]] = None,
                  templates: Union[str, Sequence[str]] = 'imagenet80', text_cache_dir: Optional[str] = 'default',
-                 **kwargs):
-        clip_model, text_classifier = build_clip_and_text(clip, templates, text_cache_dir)
+                 precision: str = 'fp32', **kwargs):
+        clip_model, text_classifier = build_clip_and_text(clip, templates, text_cache_dir, precision=precision)
         backbone = dict(backbone, visual=clip_model.visual)
         decode_head = dict(decode_head, num_classes=len(Vocabulary.parse(vocabulary)))
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)

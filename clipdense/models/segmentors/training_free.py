@@ -9,6 +9,7 @@ from mmseg.structures import SegDataSample
 from clipdense.models.clip import ClassEmbeddings, DenseCLIPVision
 from clipdense.models.utils import OpenVocabularyMixin, SlidingWindow, build_clip_and_text, resize_logits
 from clipdense.registry import MODELS
+from clipdense.utils.precision import full_precision
 
 from .postprocess import label_map, names_to_class_probs, suppress_small_classes, unflip
 
@@ -59,6 +60,8 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
         renormalize: divide the returned class probabilities by their sum (NACLIP); labels are unchanged.
         windows_per_batch: most windows per backbone call.
         text_cache_dir: where encoded vocabularies are cached (``None``: no disk cache).
+        precision: ``'fp32'`` (exact), ``'bf16'`` or ``'fp16'``: the format CLIP runs in at inference
+            (``clipdense.utils.precision``); the probabilities and refinements stay fp32.
     """
 
     def __init__(self, clip: dict, vocabulary, last_block: Optional[dict] = None,
@@ -70,7 +73,7 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
                  refinement: Optional[dict] = None,
                  renormalize: bool = False, windows_per_batch: int = 64,
                  text_cache_dir: Optional[str] = 'default', data_preprocessor: Optional[dict] = None,
-                 init_cfg=None):
+                 precision: str = 'fp32', init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if mode not in ('slide', 'whole'):
             raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
@@ -80,7 +83,7 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
             raise ValueError('prob_thd and area_thd relabel pixels as the background class, but '
                              'background_class is None (this vocabulary has no background). Set '
                              'background_class=0 if label 0 is background, or drop prob_thd/area_thd.')
-        clip_model, text_classifier = build_clip_and_text(clip, templates, text_cache_dir)
+        clip_model, text_classifier = build_clip_and_text(clip, templates, text_cache_dir, precision=precision)
         clip_model.requires_grad_(False)
         variant = MODELS.build(last_block) if last_block is not None else None
         self.encoder = DenseCLIPVision(clip_model.visual, last_block=variant,
@@ -116,10 +119,13 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
                 top, left = pad_h // 2, pad_w // 2
             windows = F.pad(windows, (left, pad_w - left, top, pad_h - top))
         encoded = self.encoder(windows, keys=self.window_refinement is not None)
-        features = F.normalize(encoded.dense, dim=1)
-        cosine = torch.einsum('ndhw,qd->nqhw', features, self.name_embeddings.to(features.dtype))
-        if self.window_refinement is not None:
-            cosine = self.window_refinement(cosine, encoded.keys)
+        # Under a bf16/fp16 precision only the tower is lowered: the cosine with the text (a small share of the
+        # cost) and the refinements stay fp32, which keeps the labels close to fp32's.
+        with full_precision(windows.device):
+            features = F.normalize(encoded.dense.float(), dim=1)
+            cosine = torch.einsum('ndhw,qd->nqhw', features, self.name_embeddings.float())
+            if self.window_refinement is not None:
+                cosine = self.window_refinement(cosine, encoded.keys.float())
         if self.window_padding == 'center':
             cosine = resize_logits(cosine, windows.shape[-2:])
             return cosine[:, :, top:top + height, left:left + width]
@@ -146,7 +152,8 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
             cosine, guide = unflip(cosine[None], sample), unflip(guide, sample)
             cosine = resize_logits(cosine, ori_shape)
             if self.refinement is not None:
-                cosine = self.refinement(resize_logits(guide, ori_shape).to(cosine.dtype), cosine)
+                with full_precision(cosine.device):
+                    cosine = self.refinement(resize_logits(guide, ori_shape).float(), cosine.float())
             probs = names_to_class_probs(cosine[0].float(), self.name_to_class, len(self.vocabulary),
                                          self.logit_scale)
             if self.area_thd is not None:
@@ -156,6 +163,9 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
                 probs = probs / probs.sum(dim=0, keepdim=True)
             sample.set_data(dict(seg_logits=PixelData(data=probs), pred_sem_seg=PixelData(data=labels)))
         return data_samples
+
+    def vision_tower(self) -> DenseCLIPVision:
+        return self.encoder
 
     def _forward(self, inputs, data_samples=None):
         shapes = [tuple(inputs.shape[2:])] * inputs.shape[0]

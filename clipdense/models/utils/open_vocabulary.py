@@ -13,16 +13,24 @@ Two vocabularies:
   the test vocabulary when not given). Dataset labels whose class (by display name) is not in it are ignored in
   training.
 
+Inference precision (``model.precision``: ``'fp32'``, ``'bf16'``, ``'fp16'``, see ``clipdense.utils.precision``)
+is held here too: the text classifier encodes in it, and ``val_step``/``test_step`` run the model under its
+autocast, so every method honours it the same way; training is untouched (``tools/train.py --amp``).
+
 Checkpoints record the CLIP name and a fingerprint of the text tower (``text_tower_meta``); a visual side trained
 against one text tower is silently wrong with another, so ``check_text_tower_meta`` warns once, naming both.
 """
-from typing import Optional, Sequence, Tuple, Union
+import contextlib
+import time
+from typing import ContextManager, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
 from torch import nn
 
 from clipdense.models.clip import ClassEmbeddings, TextClassifier, Vocabulary, build_clip
+from clipdense.utils.precision import autocast, check_precision
 
 _warned_text_towers = set()
 
@@ -30,14 +38,32 @@ _warned_text_towers = set()
 def build_clip_and_text(clip: dict, templates: Union[str, Sequence[str]],
                         text_cache_dir: Optional[str] = 'default',
                         name_style: str = 'as_is',
-                        normalize_prompts: bool = True) -> Tuple[nn.Module, TextClassifier]:
+                        normalize_prompts: bool = True,
+                        precision: str = 'fp32') -> Tuple[nn.Module, TextClassifier]:
     """The CLIP of ``clip = dict(name=..., pretrained=...)`` and a text classifier on its text tower.
 
     The model keeps the text classifier outside its module tree: the text tower is frozen, not part of
     checkpoints, and only used when a vocabulary changes. The CLIP's ``visual`` goes to the model's backbone."""
     clip_model = build_clip(clip['name'], clip.get('pretrained'))
     return clip_model, TextClassifier(clip_model, templates, clip_name=clip['name'], cache_dir=text_cache_dir,
-                                      name_style=name_style, normalize_prompts=normalize_prompts)
+                                      name_style=name_style, normalize_prompts=normalize_prompts,
+                                      precision=precision)
+
+
+def fp32_outputs(samples: list) -> list:
+    """``samples`` (data samples) with every floating-point tensor they carry (scores, logits, boxes) in fp32: what
+    a bf16/fp16 run computed in a lower format is handed on as fp32, as the metrics and demos expect."""
+    def convert(element: BaseDataElement) -> None:
+        for key in element.keys():
+            value = element.get(key)
+            if isinstance(value, BaseDataElement):
+                convert(value)
+            elif isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
+                element.set_field(value.float(), key)
+
+    for sample in samples:
+        convert(sample)
+    return samples
 
 
 class OpenVocabularyMixin:
@@ -93,6 +119,68 @@ class OpenVocabularyMixin:
     def seen_classes(self) -> torch.Tensor:
         """(num_classes,) bool: which classes of ``vocabulary`` are in ``train_vocabulary``."""
         return self._seen_classes
+
+    # ---- precision ---------------------------------------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """The inference precision: ``'fp32'``, ``'bf16'`` or ``'fp16'``."""
+        return self.text_classifier.precision
+
+    def set_precision(self, precision: str) -> None:
+        """Infer in ``precision`` from now on; the vocabularies are encoded again in it (or read from the cache)."""
+        classifier = self.text_classifier
+        if precision == classifier.precision:
+            return
+        classifier.precision = check_precision(precision)
+        self.apply_precision(precision)
+        train_vocabulary = self.train_vocabulary
+        self.set_vocabulary(self.vocabulary)
+        self.set_train_vocabulary(train_vocabulary)
+
+    def apply_precision(self, precision: str) -> None:
+        """Hand ``precision`` to parts that lower themselves (a detector's region tower); nothing by default."""
+
+    def lowered_precision(self) -> ContextManager:
+        """The autocast of ``precision`` at inference (nothing in training: ``--amp`` governs it)."""
+        if self.training:
+            return contextlib.nullcontext()
+        return autocast(self.precision, next(self.parameters()).device)
+
+    # Segmentors run their whole inference step lowered and hand back fp32 scores; detectors lower parts only.
+    autocast_whole_step = True
+
+    def val_step(self, data):
+        return self._inference_step(super().val_step, data)
+
+    def test_step(self, data):
+        return self._inference_step(super().test_step, data)
+
+    def _inference_step(self, step, data):
+        started = time.perf_counter()
+        if not self.autocast_whole_step:
+            outputs = step(data)
+        else:
+            with self.lowered_precision():
+                outputs = fp32_outputs(step(data))
+        if getattr(self, '_compiling', False):
+            self._compiling = False
+            print_log(f'first inference step with torch.compile: {time.perf_counter() - started:.1f} s (compiled '
+                      'graphs are reused by later steps of this process)', logger='current')
+        return outputs
+
+    # ---- compilation -------------------------------------------------------------------------------------------
+    def vision_tower(self) -> nn.Module:
+        """The module ``compile_towers`` compiles: the backbone (the CLIP vision tower and what the method adds)."""
+        return self.backbone
+
+    def compile_towers(self) -> None:
+        """``torch.compile`` the vision tower in place (opt-in: ``--compile``, ``init_model(compile=True)``);
+        state-dict keys are unchanged. The first step compiles (its time is logged); outputs are fp32's up to
+        the compiler's reordering of floating-point operations."""
+        tower = self.vision_tower()
+        if getattr(tower, '_compiled_call_impl', None) is None:
+            tower.compile()
+            self._compiling = True
 
     # ---- checkpoints ---------------------------------------------------------------------------------------
     def text_tower_meta(self) -> dict:
