@@ -35,6 +35,18 @@ def in_tmp_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+def reattach_closed_log_streams() -> None:
+    """Loggers made by earlier tests of this process may hold a stream pytest has closed since; a message sent
+    through one (a late log line of an object collected during the tool's run) prints a '--- Logging error ---'
+    traceback that a user's fresh process cannot show. Such handlers write to this test's stderr."""
+    loggers = [logging.getLogger(), *MMLogger._instance_dict.values(),
+               *(logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and getattr(handler.stream, 'closed', False):
+                handler.stream = sys.stderr  # not setStream: it flushes the closed stream
+
+
 @pytest.fixture
 def user_error(monkeypatch, capfd):
     """Runs a tool's ``__main__`` with the given arguments; returns its one stderr line after checking the exit
@@ -43,6 +55,7 @@ def user_error(monkeypatch, capfd):
     def run(script, *args):
         # mmengine's 'current' logger writes to the sys.stdout of its creation: make it this test's.
         MMLogger.get_instance(f'test_cli_errors-{next(_logger_names)}')
+        reattach_closed_log_streams()
         monkeypatch.setattr(sys, 'argv', [script, *map(str, args)])
         with pytest.raises(SystemExit) as exit_info:
             runpy.run_path(osp.join(ROOT, script), run_name='__main__')
