@@ -21,7 +21,7 @@ from mmengine.config import DictAction
 from clipdense.apis import inference_detector, init_model, read_image
 from clipdense.apis.demo_options import check_output_image, demo_cfg_options
 from clipdense.utils import UserError, run_cli
-from clipdense.utils.precision import PRECISIONS
+from clipdense.utils.precision import add_inference_args
 from clipdense.visualization import draw_detections
 
 
@@ -40,9 +40,7 @@ def parse_args():
     parser.add_argument('--score-thr', type=float, default=0.3, help='draw detections scoring at least this (0-1)')
     parser.add_argument('--max-dets', type=int, default=100, help='draw at most this many detections')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--precision', choices=list(PRECISIONS),
-                        help='inference format (sets model.precision; default: the config\'s, fp32 = exact)')
-    parser.add_argument('--compile', action='store_true', help='torch.compile the vision tower (off by default)')
+    add_inference_args(parser)
     parser.add_argument('--out', default='outputs/detection_demo.png', help='where to write the image')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. model.test_cfg.rcnn.max_per_img=20')

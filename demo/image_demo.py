@@ -20,7 +20,7 @@ from mmengine.config import DictAction
 from clipdense.apis import inference_model, init_model, read_image
 from clipdense.apis.demo_options import check_output_image, demo_cfg_options
 from clipdense.utils import run_cli
-from clipdense.utils.precision import PRECISIONS
+from clipdense.utils.precision import add_inference_args
 from clipdense.visualization import draw_overlay
 
 
@@ -36,9 +36,7 @@ def parse_args():
     parser.add_argument('--out', default='outputs/demo.png', help='where to write the overlay')
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--precision', choices=list(PRECISIONS),
-                        help='inference format (sets model.precision; default: the config\'s, fp32 = exact)')
-    parser.add_argument('--compile', action='store_true', help='torch.compile the vision tower (off by default)')
+    add_inference_args(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. model.templates=photo')
     return parser.parse_args()

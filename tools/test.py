@@ -18,7 +18,7 @@ from clipdense.engine import (OutputPathError, add_runner_args, check_dataset_pa
                               dataloaders_in_use, load_runner_config, parse_runner_args, release_process_group,
                               require_checkpoint_file)
 from clipdense.utils import run_cli
-from clipdense.utils.precision import PRECISIONS
+from clipdense.utils.precision import add_inference_args
 
 
 def parse_args():
@@ -27,9 +27,7 @@ def parse_args():
     parser.add_argument('checkpoint', nargs='?', help='trained weights (not needed by training-free methods)')
     parser.add_argument('--show-dir', help='write prediction overlays into this folder (under the work dir)')
     parser.add_argument('--out', help='also save the raw predictions (.pkl) to this file')
-    parser.add_argument('--precision', choices=list(PRECISIONS),
-                        help='inference format (sets model.precision; default: the config\'s, fp32 = exact)')
-    parser.add_argument('--compile', action='store_true', help='torch.compile the vision tower (off by default)')
+    add_inference_args(parser)
     return parse_runner_args(parser)
 
 

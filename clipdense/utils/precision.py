@@ -5,6 +5,7 @@ numeric format CLIP towers and heads run in.
 ``torch.autocast``: matrix products (linear, convolution, attention) in the lower format, reductions such as
 softmax and normalisation as autocast keeps them, and the models hand back fp32 scores.
 """
+import argparse
 import contextlib
 from typing import ContextManager, Optional
 
@@ -26,6 +27,13 @@ def check_precision(precision: str) -> str:
         raise PrecisionError(f'precision {precision!r} is unknown: use one of {", ".join(PRECISIONS)} '
                              "('fp32' is exact; bf16/fp16 are faster where the hardware has them)")
     return precision
+
+
+def add_inference_args(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` and ``--compile``, as ``tools/test.py`` and the demos take them."""
+    parser.add_argument('--precision', choices=list(PRECISIONS),
+                        help='inference format (sets model.precision; default: the config\'s, fp32 = exact)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the vision tower (off by default)')
 
 
 def native_support(precision: str, device: torch.device) -> Optional[str]:

@@ -157,7 +157,7 @@ class OpenVocabularyMixin:
 
     def _inference_step(self, step, data):
         started = time.perf_counter()
-        if not self.autocast_whole_step:
+        if not self.autocast_whole_step or self.precision == 'fp32':
             outputs = step(data)
         else:
             with self.lowered_precision():
