@@ -19,9 +19,10 @@ demo: install
 	$(PYTHON) demo/image_demo.py $(DEMO_IMAGE) $(DEMO_CONFIG) --pretrained $(DEMO_WEIGHTS) --out $(DEMO_OUT) \
 		$(if $(DEMO_VOCAB),--vocab "$(DEMO_VOCAB)")
 
-# Every test, slow ones included (what CI runs). `make test-fast` or plain `pytest` skip the slow ones.
+# Every test, slow ones included (what CI runs), with the 25 slowest listed at the end (the suite has a ~45-minute
+# budget on 2 cores). `make test-fast` or plain `pytest` skip the slow ones.
 test: install
-	$(PYTHON) -m pytest -m "" -q
+	$(PYTHON) -m pytest -m "" -q --durations=25
 
 test-fast: install
 	$(PYTHON) -m pytest -q

@@ -21,8 +21,10 @@ def with_cuda() -> bool:
 def make_extension():
     sources = sorted(glob.glob(os.path.join(CSRC, '*.cpp')) +
                      glob.glob(os.path.join(CSRC, 'cpu', '*.cpp')))
+    # -ffp-contract=off: products and sums rounded one by one, as PyTorch's elementwise ops round them (PAMR's
+    # kernel is bit for bit its reference).
     kwargs = dict(include_dirs=[os.path.abspath(CSRC)],
-                  extra_compile_args={'cxx': ['-O3']})
+                  extra_compile_args={'cxx': ['-O3', '-ffp-contract=off']})
     if with_cuda():
         sources += sorted(glob.glob(os.path.join(CSRC, 'cuda', '*.cu')))
         kwargs['define_macros'] = [('WITH_CUDA', None)]

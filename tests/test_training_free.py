@@ -138,6 +138,20 @@ def test_pamr_matches_its_definition():
     assert PAMR(steps=0)(guide, scores) is scores
 
 
+def test_pamr_steps_compose_and_leave_the_input_alone():
+    """The steps alternate between two buffers: odd and even step counts give what one step at a time gives,
+    and the caller's scores are never written."""
+    torch.manual_seed(0)
+    guide, scores = torch.randn(1, 3, 12, 10), torch.randn(2, 5, 12, 10)
+    guide = guide.expand(2, -1, -1, -1)
+    kept = scores.clone()
+    one_at_a_time = scores
+    for steps in range(1, 4):
+        one_at_a_time = PAMR(steps=1, dilations=(1, 3))(guide, one_at_a_time)
+        assert torch.equal(PAMR(steps=steps, dilations=(1, 3))(guide, scores), one_at_a_time)
+    assert torch.equal(scores, kept)
+
+
 def test_vocabulary_can_change_at_run_time():
     model = segmentor()
     model.set_vocabulary(['tree', 'road'])

@@ -174,3 +174,41 @@ def dense_attention_reference(q: Tensor,
         term = logits.softmax(dim=-1) @ v
         output = term if output is None else output + term
     return output
+
+
+def pamr_neighbours(x: Tensor, dilations: Sequence[int], with_centre: bool = False):
+    """Values (B, C, H, W) of the 3×3 neighbourhood at each dilation, read from a replicate-padded copy:
+    8 neighbours per dilation in row-major order, each dilation optionally preceded by the centre."""
+    height, width = x.shape[-2:]
+    for d in dilations:
+        padded = torch.nn.functional.pad(x, (d, d, d, d), mode='replicate')
+        if with_centre:
+            yield x
+        for dy in (-d, 0, d):
+            for dx in (-d, 0, d):
+                if dy or dx:
+                    yield padded[:, :, d + dy:d + dy + height, d + dx:d + dx + width]
+
+
+def pamr_propagate_reference(scores: Tensor, weights: Tensor, dilations: Sequence[int], steps: int) -> Tensor:
+    """PAMR's propagation: ``steps`` times, every score becomes ``sum_k weights[:, k] * neighbour_k`` over the
+    ``K = 8 · len(dilations)`` neighbours of ``pamr_neighbours``, a product rounded then added, in order.
+
+    Args:
+        scores: (B, C, H, W).
+        weights: (B, K, H, W), shared by the channels.
+    """
+    if steps == 0:
+        return scores
+    # Into buffers made once (a fresh full-size map per operation costs more than the arithmetic on CPUs), never
+    # into the caller's scores; stacking the neighbours would hold K copies of the scores.
+    buffers, product = (torch.empty_like(scores), torch.empty_like(scores)), torch.empty_like(scores)
+    for step in range(steps):
+        refined = buffers[step % 2]
+        for index, neighbour in enumerate(pamr_neighbours(scores, dilations)):
+            if index == 0:
+                torch.mul(weights[:, index:index + 1], neighbour, out=refined)
+            else:
+                refined += torch.mul(weights[:, index:index + 1], neighbour, out=product)
+        scores = refined
+    return scores

@@ -7,7 +7,7 @@ softmax and normalisation as autocast keeps them, and the models hand back fp32 
 """
 import argparse
 import contextlib
-from typing import ContextManager, Optional
+from typing import Callable, ContextManager, Optional
 
 import torch
 from mmengine.logging import print_log
@@ -73,3 +73,13 @@ def autocast(precision: str, device: torch.device) -> ContextManager:
 def full_precision(device: torch.device) -> ContextManager:
     """A region that stays fp32 inside an ``autocast`` one (refinements, final probabilities)."""
     return torch.autocast(device.type, enabled=False)
+
+
+def run_lowered(precision: str, device: torch.device, function: Callable, *args):
+    """``function(*args)`` under the autocast of ``precision``, its tensor (or tuple of tensors) handed back in
+    fp32: one lowered part of an otherwise fp32 inference step (a detector's feature extractor, a region tower)."""
+    with autocast(precision, device):
+        result = function(*args)
+    if isinstance(result, torch.Tensor):
+        return result.float()
+    return type(result)(tensor.float() for tensor in result)

@@ -10,7 +10,7 @@ in its own process, so that peak memory is its own:
 
 * ``reference loop``: what the reference repositories do, in fp32: one window per forward, last-block attention as
   a bmm/softmax chain, ClearCLIP's discarded full last block computed anyway, each window's logits padded to the
-  full image and accumulated;
+  full image and accumulated, PAMR (NACLIP) with its neighbour maps stacked;
 * ``clipdense <precision>``: the segmentor as shipped (all windows of an image in one backbone batch, the
   dense-attention op chosen at build time, no dead compute) at ``model.precision`` = each of ``--precisions``
   (default fp32 and, where the device has native instructions, bf16 on CPUs, fp16 and bf16 on GPUs);
@@ -109,10 +109,20 @@ class ReferenceLoop:
                                align_corners=False)
         if model.refinement is not None:
             guide = F.interpolate(inputs, size=cosine.shape[-2:], mode='bilinear', align_corners=False)
-            cosine = model.refinement(guide, cosine)
+            cosine = reference_pamr(model.refinement, guide, cosine)
         from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs
         probs = names_to_class_probs(cosine[0], model.name_to_class, len(model.vocabulary), model.logit_scale)
         return label_map(probs)[0]
+
+
+def reference_pamr(pamr, guide, scores):
+    """PAMR as SCLIP's and NACLIP's code runs it: every step stacks the 16 neighbour maps of all classes (their
+    unfold) and sums them weighted."""
+    from clipdense.models.refinement.pamr import _neighbours
+    weights = pamr.affinity(guide)
+    for _ in range(pamr.steps):
+        scores = (_neighbours(scores, pamr.dilations, with_centre=False) * weights).sum(dim=2)
+    return scores
 
 
 def measure(method: str, mode: str, images: int, device: str, queue) -> None:
@@ -157,15 +167,14 @@ def measure(method: str, mode: str, images: int, device: str, queue) -> None:
 
 def synthetic_miou(method: str, mode: str, device: str) -> dict:
     """mIoU and per-image labels of ``method``'s synthetic-world config in ``mode`` on the 40 val scenes of seed 0
-    (written once into a temporary folder), with the embedded CLIP."""
+    (written once into a temporary folder), with the embedded CLIP: the config's own test dataset, pipeline and
+    evaluator, one image per step."""
     import tempfile
+    from mmengine.dataset import pseudo_collate
+    from mmengine.evaluator import Evaluator
     from mmengine.logging import MMLogger
-    from mmseg.evaluation import IoUMetric
-    from mmseg.structures import SegDataSample
-    from mmengine.structures import PixelData
-    from clipdense.apis import inference_model
     from clipdense.datasets.synthetic import write_synthetic_world
-    import cv2
+    from clipdense.registry import DATASETS
     global _world
     if _world is None:
         _world = tempfile.mkdtemp(prefix='synthetic_world_')
@@ -173,23 +182,20 @@ def synthetic_miou(method: str, mode: str, device: str) -> dict:
     precision = mode.split()[1]
     config = os.path.join(ROOT, f'configs/{method}/{method}_clipdense-tiny_synthetic-world.py')
     model = build(method, device, precision, mode.endswith('compiled'), config=config)
-    metric = IoUMetric(iou_metrics=['mIoU'])
-    metric.dataset_meta = dict(classes=model.dataset_meta['classes'])
+    dataset = DATASETS.build(dict(model.cfg.test_dataloader.dataset, data_root=_world))
+    evaluator = Evaluator(model.cfg.test_evaluator)
+    evaluator.dataset_meta = dataset.metainfo
     labels = []
-    images = sorted(os.listdir(os.path.join(_world, 'images/validation')))
-    for name in images:
-        result = inference_model(model, os.path.join(_world, 'images/validation', name))
-        truth = cv2.imread(os.path.join(_world, 'annotations/validation', os.path.splitext(name)[0] + '.png'),
-                           cv2.IMREAD_UNCHANGED).astype('int64') - 1  # reduce_zero_label: 0 (background) -> 255
-        truth[truth < 0] = 255
-        sample = SegDataSample(pred_sem_seg=result.pred_sem_seg,
-                               gt_sem_seg=PixelData(data=torch.from_numpy(truth)[None]))
-        metric.process([], [sample.to_dict()])
-        labels.append(result.pred_sem_seg.data[0].numpy())
+    with torch.no_grad():
+        for index in range(len(dataset)):
+            batch = pseudo_collate([dataset[index]])
+            outputs = model.test_step(batch)
+            evaluator.process(outputs, batch)
+            labels.append(outputs[0].pred_sem_seg.data[0].cpu().numpy())
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel('WARNING')  # the metric's per-class table
-    miou = metric.compute_metrics(metric.results)['mIoU']
+    miou = evaluator.evaluate(len(dataset))['mIoU']
     logger.setLevel(level)
     return dict(miou=miou, labels=labels)
 

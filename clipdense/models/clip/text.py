@@ -54,9 +54,12 @@ class ClassEmbeddings:
 
 
 def max_over_synonyms(scores: torch.Tensor, name_to_class: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Per-class maximum of per-name ``scores`` (B, num_names, ...) -> (B, num_classes, ...)."""
-    if scores.shape[1] == num_classes and torch.equal(name_to_class.cpu(), torch.arange(num_classes)):
-        return scores  # one name per class, in order (no synonyms): the maximum is the score itself
+    """Per-class maximum of per-name ``scores`` (B, num_names, ...) -> (B, num_classes, ...).
+
+    ``name_to_class`` is a vocabulary's (``Vocabulary.name_to_class``): classes in order, each with at least one
+    name. So as many names as classes means one name per class, in order, and the maximum is the score itself."""
+    if scores.shape[1] == num_classes:
+        return scores
     shape = (scores.shape[0], num_classes, *scores.shape[2:])
     index = name_to_class.view(1, -1, *([1] * (scores.dim() - 2))).expand_as(scores)
     return scores.new_full(shape, float('-inf')).scatter_reduce(1, index, scores, reduce='amax')

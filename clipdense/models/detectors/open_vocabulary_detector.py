@@ -2,6 +2,7 @@ import torch
 from mmdet.models.detectors import TwoStageDetector
 
 from clipdense.models.utils import OpenVocabularyMixin
+from clipdense.utils.precision import run_lowered
 
 
 class OpenVocabularyDetector(OpenVocabularyMixin, TwoStageDetector):
@@ -15,6 +16,4 @@ class OpenVocabularyDetector(OpenVocabularyMixin, TwoStageDetector):
     def extract_feat(self, batch_inputs: torch.Tensor) -> tuple:
         if self.training:
             return super().extract_feat(batch_inputs)
-        with self.lowered_precision():
-            features = super().extract_feat(batch_inputs)
-        return tuple(feature.float() for feature in features)
+        return run_lowered(self.precision, batch_inputs.device, super().extract_feat, batch_inputs)

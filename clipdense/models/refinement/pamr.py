@@ -1,28 +1,15 @@
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from clipdense.ops import pamr_propagate
+from clipdense.ops.reference import pamr_neighbours
 from clipdense.registry import MODELS
 
 
-def _iter_neighbours(x: torch.Tensor, dilations: Sequence[int], with_centre: bool):
-    """Values (B, C, H, W) of the 3×3 neighbourhood at each dilation, read from a replicate-padded copy:
-    8 neighbours per dilation in row-major order, each dilation optionally preceded by the centre."""
-    height, width = x.shape[-2:]
-    for d in dilations:
-        padded = F.pad(x, (d, d, d, d), mode='replicate')
-        if with_centre:
-            yield x
-        for dy in (-d, 0, d):
-            for dx in (-d, 0, d):
-                if dy or dx:
-                    yield padded[:, :, d + dy:d + dy + height, d + dx:d + dx + width]
-
-
 def _neighbours(x: torch.Tensor, dilations: Sequence[int], with_centre: bool) -> torch.Tensor:
-    return torch.stack(list(_iter_neighbours(x, dilations, with_centre)), dim=2)
+    return torch.stack(list(pamr_neighbours(x, dilations, with_centre)), dim=2)
 
 
 @MODELS.register_module()
@@ -33,7 +20,7 @@ class PAMR(nn.Module):
     ``mean_c(-|I_c(p) - I_c(n)| / (1e-8 + 0.1 σ_c))`` with ``σ_c`` the unbiased local standard deviation of
     the centre and its neighbours (centre counted once per dilation), normalised by a softmax over all
     neighbours. Each of ``steps`` iterations replaces a pixel's scores by the affinity-weighted mean of its
-    neighbours' scores (the centre itself excluded).
+    neighbours' scores (the centre itself excluded): ``clipdense.ops.pamr_propagate``, compiled.
 
     Args:
         steps: iterations (0 leaves the scores unchanged).
@@ -61,10 +48,4 @@ class PAMR(nn.Module):
         if guide.shape[-2:] != scores.shape[-2:]:
             raise ValueError(f'guide {tuple(guide.shape)} and scores {tuple(scores.shape)} differ in size')
         weights = self.affinity(guide.to(scores.dtype))
-        for _ in range(self.steps):
-            # Accumulated neighbour by neighbour: stacking them would hold 16 copies of the scores.
-            refined = torch.zeros_like(scores)
-            for index, neighbour in enumerate(_iter_neighbours(scores, self.dilations, with_centre=False)):
-                refined += weights[:, :, index] * neighbour
-            scores = refined
-        return scores
+        return pamr_propagate(scores, weights[:, 0], self.dilations, self.steps)

@@ -8,7 +8,7 @@ from mmdet.structures.bbox import bbox2roi
 
 from clipdense.models.clip import ClassEmbeddings
 from clipdense.registry import MODELS
-from clipdense.utils.precision import autocast
+from clipdense.utils.precision import run_lowered
 
 from .regionclip_bbox_head import RPN_SCORE_FUSIONS, RPNScoreFusionError
 
@@ -59,8 +59,7 @@ class RegionCLIPRoIHead(StandardRoIHead):
         if self.training:
             embeddings = self.region_embeddings(x, rois)
         else:
-            with autocast(self.precision, rois.device):
-                embeddings = self.region_embeddings(x, rois).float()
+            embeddings = run_lowered(self.precision, rois.device, self.region_embeddings, x, rois)
         cls_score, bbox_pred = self.bbox_head(embeddings)
         return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=embeddings)
 

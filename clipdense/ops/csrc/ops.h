@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace clipdense {
@@ -34,6 +35,26 @@ at::Tensor dense_attention_forward_cpu(const at::Tensor& q, const at::Tensor& k,
                                        const std::vector<int64_t>& rhs, double scale,
                                        const std::optional<at::Tensor>& bias);
 
+// PAMR's propagation: `steps` times, every score becomes the weighted sum of its neighbours',
+// `scores` (B, C, H, W), `weights` (B, K, H, W) with K = 8 * dilations.size() neighbours in the order
+// of `pamr_offsets` (replicate padding at the borders).
+at::Tensor pamr_propagate_cpu(const at::Tensor& scores, const at::Tensor& weights,
+                              const std::vector<int64_t>& dilations, int64_t steps);
+
+// (dy, dx) of PAMR's neighbours: per dilation d, the 3 x 3 grid at spacing d in row-major order
+// without its centre.
+inline std::vector<std::pair<int64_t, int64_t>> pamr_offsets(const std::vector<int64_t>& dilations) {
+  std::vector<std::pair<int64_t, int64_t>> offsets;
+  for (const int64_t d : dilations) {
+    for (const int64_t dy : {-d, int64_t(0), d}) {
+      for (const int64_t dx : {-d, int64_t(0), d}) {
+        if (dy != 0 || dx != 0) offsets.emplace_back(dy, dx);
+      }
+    }
+  }
+  return offsets;
+}
+
 #ifdef WITH_CUDA
 std::tuple<at::Tensor, at::Tensor> roi_align_forward_cuda(
     const at::Tensor& input, const at::Tensor& rois, int64_t pooled_height,
@@ -49,6 +70,9 @@ at::Tensor dense_attention_forward_cuda(const at::Tensor& q, const at::Tensor& k
                                         const at::Tensor& v, const std::vector<int64_t>& lhs,
                                         const std::vector<int64_t>& rhs, double scale,
                                         const std::optional<at::Tensor>& bias);
+
+at::Tensor pamr_propagate_cuda(const at::Tensor& scores, const at::Tensor& weights,
+                               const std::vector<int64_t>& dilations, int64_t steps);
 #endif
 
 }  // namespace clipdense

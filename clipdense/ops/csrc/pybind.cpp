@@ -138,11 +138,38 @@ at::Tensor dense_attention_forward(const at::Tensor& q, const at::Tensor& k, con
   return dense_attention_forward_cpu(q, k, v, lhs, rhs, scale, full_bias);
 }
 
+at::Tensor pamr_propagate(const at::Tensor& scores, const at::Tensor& weights,
+                          const std::vector<int64_t>& dilations, int64_t steps) {
+  const char* op = "pamr_propagate";
+  TORCH_CHECK(scores.dim() == 4, op, ": scores must be (B, C, H, W), got ", scores.sizes());
+  TORCH_CHECK(!dilations.empty(), op, ": give at least one dilation");
+  for (const int64_t d : dilations) {
+    TORCH_CHECK(d > 0, op, ": dilations must be positive, got ", d);
+  }
+  const int64_t neighbours = 8 * static_cast<int64_t>(dilations.size());
+  TORCH_CHECK(weights.dim() == 4 && weights.size(0) == scores.size(0) && weights.size(1) == neighbours &&
+                  weights.size(2) == scores.size(2) && weights.size(3) == scores.size(3),
+              op, ": weights must be (B, ", neighbours, ", H, W) for scores ", scores.sizes(), " and ",
+              dilations.size(), " dilations, got ", weights.sizes());
+  TORCH_CHECK(weights.scalar_type() == scores.scalar_type(), op, ": weights must have the scores' dtype ",
+              scores.scalar_type(), ", got ", weights.scalar_type());
+  TORCH_CHECK(steps >= 0, op, ": steps must be >= 0, got ", steps);
+  check_same_device(scores, weights, op, "scores", "weights");
+  if (use_cuda(scores, op)) {
+#ifdef WITH_CUDA
+    return pamr_propagate_cuda(scores, weights, dilations, steps);
+#endif
+  }
+  TORCH_CHECK(scores.scalar_type() == at::kFloat || scores.scalar_type() == at::kDouble, op,
+              ": the CPU kernel supports float32 and float64, got ", scores.scalar_type());
+  return pamr_propagate_cpu(scores, weights, dilations, steps);
+}
+
 }  // namespace
 }  // namespace clipdense
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "clipdense's compiled ops (RoIAlign, fused dense attention)";
+  m.doc() = "clipdense's compiled ops (RoIAlign, fused dense attention, PAMR propagation)";
   m.def("built_with_cuda", [] { return clipdense::kBuiltWithCuda; },
         "Whether the CUDA kernels were compiled in");
   m.def("roi_align_forward", &clipdense::roi_align_forward,
@@ -158,4 +185,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "Sum over pairs of softmax(lhs @ rhs^T * scale + bias) @ v", py::arg("q"), py::arg("k"),
         py::arg("v"), py::arg("lhs"), py::arg("rhs"), py::arg("scale"),
         py::arg("bias") = py::none());
+  m.def("pamr_propagate", &clipdense::pamr_propagate,
+        "PAMR's propagation: steps of neighbour-weighted sums of the scores", py::arg("scores"),
+        py::arg("weights"), py::arg("dilations"), py::arg("steps"));
 }
