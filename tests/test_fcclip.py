@@ -539,10 +539,13 @@ def test_panoptic_training_supervises_one_mask_per_instance(tmp_path):
 
 # ---- the learning proof -----------------------------------------------------------------------------------------
 # Measured with this test's own run (400 iterations of the synthetic config, seed 0, 2 loader workers, 2 CPU cores:
-# 4.7 min with the evaluations), mIoU (%) on the 40 val scenes of seed 0, 64 classes (48 seen in training, 16
-# unseen): untrained 0.19 seen / 0.81 unseen; trained 8.62 / 9.88 (hIoU 9.21); the in-vocabulary classifier alone
-# 4.18 / 7.76. See configs/fcclip/README.md.
-MEASURED = dict(untrained_seen=0.19, seen=8.62, unseen=9.88, unseen_in_vocabulary=7.76)
+# 4.7-9 min with the evaluations), mIoU (%) on the 40 val scenes of seed 0, 64 classes (48 seen in training, 16
+# unseen), on two kinds of CPU (both AVX-512, one also with its BF16 instructions), where the same code and seed
+# drift apart over the 400 steps: untrained 0.19 seen / 0.81 unseen on both; trained 8.62 / 9.88 and 9.08 / 12.94;
+# the in-vocabulary classifier alone 4.18 / 7.76 and 1.42 / 6.06. The ranges below hold both with a margin of 3.
+# See configs/fcclip/README.md.
+MEASURED = dict(untrained_seen=(0.19, 0.19), seen=(8.62, 9.08), unseen=(9.88, 12.94),
+                unseen_in_vocabulary=(7.76, 6.06))
 CHANCE = 100 / 64 / 2  # uniform random labels give each class an IoU of about 1/127
 
 
@@ -551,7 +554,7 @@ def test_fcclip_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path_fac
     """Trained on the 48 seen classes only, FC-CLIP segments seen and unseen classes well above the untrained model
     and chance, and the out-of-vocabulary ensemble raises the unseen classes over the in-vocabulary classifier
     alone. Seen classes stay below the training-free methods on the embedded ViT CLIP (12.2-15.9): in 400 iterations
-    the in-vocabulary classifier learns little (4.2 alone), so the frozen tiny CLIP's own pooled read-out, which
+    the in-vocabulary classifier learns little (1.4-4.2 alone), so the frozen tiny CLIP's own pooled read-out, which
     recognises a quarter of the seen objects given their true masks, does most of the recognition."""
     from mmengine.runner import Runner
 
@@ -571,10 +574,10 @@ def test_fcclip_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path_fac
     in_vocabulary = runner.test()
     print('FC-CLIP on the synthetic world: untrained', untrained, 'trained', trained, 'in-vocabulary alone',
           in_vocabulary)
-    assert untrained['mIoU_seen'] == pytest.approx(MEASURED['untrained_seen'], abs=2)
-    assert trained['mIoU_seen'] == pytest.approx(MEASURED['seen'], abs=3)
-    assert trained['mIoU_unseen'] == pytest.approx(MEASURED['unseen'], abs=3)
-    assert in_vocabulary['mIoU_unseen'] == pytest.approx(MEASURED['unseen_in_vocabulary'], abs=3)
+    for result, key, measured in ((untrained, 'mIoU_seen', 'untrained_seen'), (trained, 'mIoU_seen', 'seen'),
+                                  (trained, 'mIoU_unseen', 'unseen'),
+                                  (in_vocabulary, 'mIoU_unseen', 'unseen_in_vocabulary')):
+        assert min(MEASURED[measured]) - 3 <= result[key] <= max(MEASURED[measured]) + 3, (measured, result[key])
     assert trained['mIoU_seen'] > untrained['mIoU_seen'] + 5
     assert trained['mIoU_unseen'] > 4 * CHANCE
     assert trained['mIoU_unseen'] > in_vocabulary['mIoU_unseen'] + 0.5

@@ -10,7 +10,8 @@ import torch
 from clipdense.apis import inference_detector, inference_model, init_model
 from clipdense.models.clip import TextClassifier, build_clip
 from clipdense.utils import UserError
-from clipdense.utils.precision import PrecisionError, autocast, check_precision
+from clipdense.utils import precision as precision_module
+from clipdense.utils.precision import PrecisionError, autocast, check_precision, native_support
 from tool_runs import ROOT, run_tool
 
 SYNTHETIC = {
@@ -33,6 +34,28 @@ def test_unknown_precision_names_the_choices():
     with pytest.raises(PrecisionError):  # before anything is built
         init_model(os.path.join(ROOT, SYNTHETIC['sclip']), precision='half')
     assert autocast('fp32', torch.device('cpu')).__class__.__name__ == 'nullcontext'
+
+
+@pytest.mark.parametrize('avx512_bf16,amx', [(False, False), (True, False), (False, True)])
+def test_bf16_on_a_cpu_needs_its_instructions(monkeypatch, avx512_bf16, amx):
+    """On x86, bf16 is native with AVX512-BF16 or AMX only: on plain AVX-512 (which oneDNN's own check accepts) it
+    runs slower than fp32, and autocast says so once, with the advice to use fp32."""
+    monkeypatch.setattr(precision_module.platform, 'machine', lambda: 'x86_64')
+    monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: amx, raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', lambda: True)
+    monkeypatch.setattr(precision_module, '_warned', set())
+    logged = []
+    monkeypatch.setattr(precision_module, 'print_log', lambda message, **kwargs: logged.append(message))
+    cpu = torch.device('cpu')
+    for _ in range(2):
+        with autocast('bf16', cpu):
+            assert torch.get_autocast_dtype('cpu') == torch.bfloat16
+    if avx512_bf16 or amx:
+        assert native_support('bf16', cpu) is None and logged == []
+    else:
+        assert native_support('bf16', cpu) == 'this CPU has no native bf16 instructions (it is emulated, slowly)'
+        assert len(logged) == 1 and 'likely slower than fp32 (precision=fp32)' in logged[0]
 
 
 def test_text_is_encoded_in_the_precision_and_cached_apart(tmp_path):

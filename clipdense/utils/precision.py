@@ -7,6 +7,7 @@ softmax and normalisation as autocast keeps them, and the models hand back fp32 
 """
 import argparse
 import contextlib
+import platform
 from typing import Callable, ContextManager, Optional
 
 import torch
@@ -45,10 +46,17 @@ def native_support(precision: str, device: torch.device) -> Optional[str]:
             return f'{torch.cuda.get_device_name(device)} has no bf16 arithmetic'
         return None
     if device.type == 'cpu':
-        supported = (torch.ops.mkldnn._is_mkldnn_bf16_supported() if precision == 'bf16'
-                     else torch.ops.mkldnn._is_mkldnn_fp16_supported())
+        supported = cpu_has_bf16() if precision == 'bf16' else torch.ops.mkldnn._is_mkldnn_fp16_supported()
         return None if supported else f'this CPU has no native {precision} instructions (it is emulated, slowly)'
     return None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bf16 products itself. On x86 that takes AVX512-BF16 or AMX: oneDNN's own check
+    also accepts plain AVX-512, where bf16 is converted to fp32 and back and runs slower than fp32 (measured)."""
+    if platform.machine().lower() in ('x86_64', 'amd64') and hasattr(torch.cpu, '_is_avx512_bf16_supported'):
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 _warned = set()
