@@ -9,6 +9,7 @@ from clipdense.models.refinement import PAMR
 from clipdense.models.segmentors import TrainingFreeSegmentor
 from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs, suppress_small_classes
 from clipdense.models.utils import SlidingWindow, window_grid
+from clipdense.models.utils.sliding_window import divided_into_contiguous
 from clipdense.registry import register_all_modules
 
 register_all_modules()
@@ -45,6 +46,28 @@ def test_batched_windows_equal_one_window_at_a_time():
             total[:, y1:y2, x1:x2] += conv(images[index:index + 1, :, y1:y2, x1:x2])[0]
             count[:, y1:y2, x1:x2] += 1
         assert torch.allclose(batched[index], total / count, atol=1e-6)
+
+
+def test_channels_last_window_logits_merge_bit_for_bit():
+    """Window logits from a matmul with the text are channels-last; the canvas follows their layout (fast) and the
+    merged maps are the same bits as a class-major merge in window order, handed back contiguous."""
+    torch.manual_seed(0)
+    images = torch.randn(1, 3, 40, 56)
+    text = torch.randn(7, 3)
+
+    def logits(windows):  # (N, 7, h, w) with classes innermost, as the cosine of token features with the text
+        return (windows.permute(0, 2, 3, 1) @ text.T).permute(0, 3, 1, 2)
+
+    assert not logits(images).is_contiguous()
+    merged = SlidingWindow((32, 32), (16, 16))(images, [(40, 56)], logits)[0]
+    total, count = torch.zeros(7, 40, 56), torch.zeros(1, 40, 56)
+    for y1, y2, x1, x2 in window_grid(40, 56, (32, 32), (16, 16)):
+        total[:, y1:y2, x1:x2] += logits(images[:, :, y1:y2, x1:x2])[0].contiguous()
+        count[:, y1:y2, x1:x2] += 1
+    assert merged.is_contiguous() and torch.equal(merged, total / count)
+    canvas = total.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # blocks of 3 rows, the last one short
+    blocked = divided_into_contiguous(canvas, count, block_bytes=3 * 7 * 56 * 4)
+    assert blocked.is_contiguous() and torch.equal(blocked, total / count)
 
 
 def test_center_padding_crops_and_corner_padding_squeezes():

@@ -3,10 +3,12 @@ faithful one-window-at-a-time loop of the references.
 
     python tools/analysis_tools/benchmark_trainfree.py [--methods sclip clearclip naclip maskclip]
         [--images 3] [--device cpu|cuda] [--precisions fp32 bf16 fp16] [--compile] [--no-synthetic]
+        [--classes 150|847] [--no-reference]
 
 Each method runs at its ADE20K protocol (ViT-B/16 architecture, random weights: speed does not depend on the
-weights) on random images of ADE's typical size (512×683 before the protocol's resize). Each pipeline is timed
-in its own process, so that peak memory is its own:
+weights) on random images of ADE's typical size (512×683 before the protocol's resize), with ADE-150's
+vocabulary or (``--classes 847``) ADE-847's (``vocabularies/common/ade847.txt``). Each pipeline is timed in its own process, so that peak memory is its
+own:
 
 * ``reference loop``: what the reference repositories do, in fp32: one window per forward, last-block attention as
   a bmm/softmax chain, ClearCLIP's discarded full last block computed anyway, each window's logits padded to the
@@ -15,6 +17,10 @@ in its own process, so that peak memory is its own:
   dense-attention op chosen at build time, no dead compute) at ``model.precision`` = each of ``--precisions``
   (default fp32 and, where the device has native instructions, bf16 on CPUs, fp16 and bf16 on GPUs);
 * ``clipdense fp32 compiled`` (``--compile``): ``model.compile=True``; its compile time is printed apart.
+
+``--no-reference`` skips the reference loop (at 847 classes NACLIP's stacked PAMR needs ~19 GiB for one image).
+For clipdense's modes, ``beyond tower`` is the share of the image time spent outside the CLIP vision tower's
+forward passes (window merging, resizing the score maps, PAMR, probabilities, labels).
 
 Beside images/s and peak memory, each mode's labels are compared with clipdense fp32's (per-image pixel
 agreement, mean over the images), and, unless ``--no-synthetic``, each mode's mIoU on the synthetic world's 40
@@ -43,9 +49,12 @@ CONFIGS = {
 }
 
 
-def build(method: str, device: str, precision: str = 'fp32', compile_towers: bool = False, config=None):
+def build(method: str, device: str, precision: str = 'fp32', compile_towers: bool = False, config=None,
+          classes: int = 150):
     from clipdense.apis import init_model
     options = {'model.clip.pretrained': None, 'model.templates': 'photo', 'model.text_cache_dir': None}
+    if classes == 847:
+        options['model.vocabulary'] = os.path.join(ROOT, 'clipdense/datasets/vocabularies/common/ade847.txt')
     if config is not None:  # the synthetic world's config: the embedded CLIP's real weights
         options = {'model.text_cache_dir': None}
     model = init_model(config or os.path.join(ROOT, CONFIGS[method]), device=device, cfg_options=options,
@@ -125,12 +134,32 @@ def reference_pamr(pamr, guide, scores):
     return scores
 
 
-def measure(method: str, mode: str, images: int, device: str, queue) -> None:
-    """Images/s, peak memory, input size and labels of one pipeline (``mode``: 'reference loop',
-    'clipdense <precision>' or 'clipdense fp32 compiled'), in a process of its own."""
+class TowerClock:
+    """Seconds spent in a module's forward passes (synchronised on CUDA)."""
+
+    def __init__(self, module, device: str):
+        self.seconds, self.device = 0.0, device
+        module.register_forward_pre_hook(self.start)
+        module.register_forward_hook(self.stop)
+
+    def start(self, module, args):
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+        self.started = time.perf_counter()
+
+    def stop(self, module, args, output):
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+        self.seconds += time.perf_counter() - self.started
+
+
+def measure(method: str, mode: str, images: int, device: str, classes: int, queue) -> None:
+    """Images/s, peak memory, input size, labels and the share of time beyond the vision tower of one pipeline
+    (``mode``: 'reference loop', 'clipdense <precision>' or 'clipdense fp32 compiled'), in a process of its own."""
     torch.manual_seed(0)
     precision = 'fp32' if mode == 'reference loop' else mode.split()[1]
-    model = build(method, device, precision, compile_towers=mode.endswith('compiled'))
+    model = build(method, device, precision, compile_towers=mode.endswith('compiled'), classes=classes)
+    clock = TowerClock(model.vision_tower(), device) if mode != 'reference loop' else None
     batches = protocol_inputs(model, images + 1)
     if mode == 'reference loop':
         loop = ReferenceLoop(model)
@@ -143,17 +172,20 @@ def measure(method: str, mode: str, images: int, device: str, queue) -> None:
             return model.test_step(batch)[0].pred_sem_seg.data[0]
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
-    times, labels = [], []
+    times, tower_times, labels = [], [], []
     with torch.no_grad():
         for index, batch in enumerate(batches):
             if device == 'cuda':
                 torch.cuda.synchronize()
+            if clock is not None:
+                clock.seconds = 0.0
             start = time.perf_counter()
             labels.append(run(batch).cpu().numpy())  # arrays: tensors would be shared, not sent
             if device == 'cuda':
                 torch.cuda.synchronize()
             if index > 0:  # the first image warms up (and compiles)
                 times.append(time.perf_counter() - start)
+                tower_times.append(clock.seconds if clock is not None else float('nan'))
             else:
                 first = time.perf_counter() - start
     if device == 'cuda':
@@ -162,7 +194,7 @@ def measure(method: str, mode: str, images: int, device: str, queue) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shape = model.data_preprocessor(batches[0], False)['inputs'].shape[2:]
     queue.put(dict(speed=1 / statistics.median(times), peak=peak, shape=tuple(shape), labels=labels,
-                   warm_up=first - statistics.median(times)))
+                   warm_up=first - statistics.median(times), beyond_tower=1 - sum(tower_times) / sum(times)))
 
 
 def synthetic_miou(method: str, mode: str, device: str) -> dict:
@@ -243,6 +275,9 @@ def main():
     parser.add_argument('--compile', action='store_true', help='also time clipdense fp32 with model.compile')
     parser.add_argument('--no-synthetic', action='store_true', help='skip the synthetic-world mIoU of each mode')
     parser.add_argument('--text-names', type=int, default=10, help='classes for the text start-up timing')
+    parser.add_argument('--classes', type=int, choices=[150, 847], default=150,
+                        help="the ADE vocabulary of the timed runs (ADE-150's or ADE-847's class names)")
+    parser.add_argument('--no-reference', action='store_true', help='skip the reference loop')
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     precisions = args.precisions or default_precisions(args.device)
@@ -250,20 +285,22 @@ def main():
         precisions = ['fp32'] + precisions  # the agreement's reference
     modes = [f'clipdense {p}' for p in precisions] + (['clipdense fp32 compiled'] if args.compile else [])
     context = mp.get_context('spawn')
-    print(f'device: {args.device}, threads: {torch.get_num_threads()}, modes: {", ".join(modes)}')
-    print(f'{"method":<10} {"mode":<24} {"input":>9} {"img/s":>7} {"vs ref":>7} {"peak MiB":>9} '
-          f'{"agree fp32":>11} {"synth mIoU":>11}')
+    print(f'device: {args.device}, threads: {torch.get_num_threads()}, classes: {args.classes}, '
+          f'modes: {", ".join(modes)}')
+    print(f'{"method":<10} {"mode":<24} {"input":>9} {"img/s":>7} {"vs ref":>7} {"beyond tower":>13} '
+          f'{"peak MiB":>9} {"agree fp32":>11} {"synth mIoU":>11}')
     for method in args.methods:
         results = {}
-        for mode in ['reference loop'] + modes:
+        for mode in ([] if args.no_reference else ['reference loop']) + modes:
             queue = context.Queue()
-            process = context.Process(target=measure, args=(method, mode, args.images, args.device, queue))
+            process = context.Process(target=measure,
+                                      args=(method, mode, args.images, args.device, args.classes, queue))
             process.start()
             results[mode] = queue.get()
             process.join()
             if not args.no_synthetic and mode != 'reference loop':
                 results[mode]['synthetic'] = synthetic_miou(method, mode, args.device)
-        reference, exact = results['reference loop'], results['clipdense fp32']
+        reference, exact = results.get('reference loop'), results['clipdense fp32']
         for mode, result in results.items():
             shape = f'{result["shape"][0]}x{result["shape"][1]}'
             agree = f'{100 * agreement(result["labels"], exact["labels"]):.2f}%'
@@ -274,9 +311,11 @@ def main():
             else:
                 synth = '-'
             note = f'  (compile + first image: {result["warm_up"]:.1f} s)' if mode.endswith('compiled') else ''
-            print(f'{method:<10} {mode:<24} {shape:>9} {result["speed"]:>7.3f} '
-                  f'{result["speed"] / reference["speed"]:>6.2f}x {result["peak"]:>9.0f} {agree:>11} '
-                  f'{synth:>11}{note}')
+            ratio = f'{result["speed"] / reference["speed"]:.2f}x' if reference is not None else '-'
+            beyond = result['beyond_tower']
+            beyond = '-' if beyond != beyond else f'{100 * beyond:.1f}%'  # NaN: the reference loop
+            print(f'{method:<10} {mode:<24} {shape:>9} {result["speed"]:>7.3f} {ratio:>7} {beyond:>13} '
+                  f'{result["peak"]:>9.0f} {agree:>11} {synth:>11}{note}')
     timings = text_startup(args.text_names, args.device)
     print(f'text start-up, {args.text_names} classes x 80 templates: 77 tokens {timings["77 tokens"]:.2f} s, '
           f'cut context {timings["cut context"]:.2f} s '

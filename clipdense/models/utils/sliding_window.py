@@ -75,11 +75,35 @@ class SlidingWindow:
                 for (index, (y1, y2, x1, x2)), window in zip(chunk, logits):
                     if merged[index] is None:
                         height, width = image_shapes[index]
-                        merged[index] = window.new_zeros(window.shape[0], height, width)
+                        merged[index] = zeros_laid_out_as(window, height, width)
                         counts[index] = window.new_zeros(1, height, width)
                     merged[index][:, y1:y2, x1:x2] += window
                     counts[index][:, y1:y2, x1:x2] += 1
-        return [total / count for total, count in zip(merged, counts)]
+        return [divided_into_contiguous(total, count) for total, count in zip(merged, counts)]
+
+
+def zeros_laid_out_as(window: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Zeros (C, height, width) in ``window``'s layout. Logits from a matmul with the text are channels-last
+    (classes innermost): adding such windows into a class-major canvas walks memory across the grain, ~10x slower
+    than in its own layout at ADE-847's 847 classes."""
+    if window.shape[0] > 1 and window.stride(0) == 1:
+        return window.new_zeros(height, width, window.shape[0]).permute(2, 0, 1)
+    return window.new_zeros(window.shape[0], height, width)
+
+
+def divided_into_contiguous(total: torch.Tensor, count: torch.Tensor, block_bytes: int = 2 ** 21) -> torch.Tensor:
+    """``total / count`` as contiguous (C, H, W) maps, the layout callers have always received (the values do not
+    depend on the canvas' layout: each pixel's windows were added in the same order). A channels-last canvas is
+    divided and transposed a few rows at a time, each block staying in cache: ~4x faster than one ``contiguous()``
+    over ADE-847's maps on a CPU."""
+    if total.is_contiguous():
+        return total / count
+    out = total.new_empty(total.shape)
+    channels, height, width = total.shape
+    rows = max(1, block_bytes // (channels * width * total.element_size()))
+    for top in range(0, height, rows):
+        out[:, top:top + rows] = total[:, top:top + rows] / count[:, top:top + rows]
+    return out
 
 
 def resize_logits(logits: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
