@@ -7,8 +7,8 @@ faithful one-window-at-a-time loop of the references.
 
 Each method runs at its ADE20K protocol (ViT-B/16 architecture, random weights: speed does not depend on the
 weights) on random images of ADE's typical size (512×683 before the protocol's resize), with ADE-150's
-vocabulary or (``--classes 847``) ADE-847's (``vocabularies/common/ade847.txt``). Each pipeline is timed in its own process, so that peak memory is its
-own:
+vocabulary or (``--classes 847``) ADE-847's (``vocabularies/common/ade847.txt``). Each pipeline is timed in its
+own process, so that peak memory is its own:
 
 * ``reference loop``: what the reference repositories do, in fp32: one window per forward, last-block attention as
   a bmm/softmax chain, ClearCLIP's discarded full last block computed anyway, each window's logits padded to the
