@@ -172,29 +172,29 @@ def measure(method: str, mode: str, images: int, device: str, classes: int, queu
             return model.test_step(batch)[0].pred_sem_seg.data[0]
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
-    times, tower_times, labels = [], [], []
+    times, labels = [], []
     with torch.no_grad():
         for index, batch in enumerate(batches):
             if device == 'cuda':
                 torch.cuda.synchronize()
-            if clock is not None:
-                clock.seconds = 0.0
             start = time.perf_counter()
             labels.append(run(batch).cpu().numpy())  # arrays: tensors would be shared, not sent
             if device == 'cuda':
                 torch.cuda.synchronize()
             if index > 0:  # the first image warms up (and compiles)
                 times.append(time.perf_counter() - start)
-                tower_times.append(clock.seconds if clock is not None else float('nan'))
             else:
                 first = time.perf_counter() - start
+                if clock is not None:
+                    clock.seconds = 0.0  # the timed images' tower time only
     if device == 'cuda':
         peak = torch.cuda.max_memory_allocated() / 2 ** 20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shape = model.data_preprocessor(batches[0], False)['inputs'].shape[2:]
+    beyond_tower = None if clock is None else 1 - clock.seconds / sum(times)
     queue.put(dict(speed=1 / statistics.median(times), peak=peak, shape=tuple(shape), labels=labels,
-                   warm_up=first - statistics.median(times), beyond_tower=1 - sum(tower_times) / sum(times)))
+                   warm_up=first - statistics.median(times), beyond_tower=beyond_tower))
 
 
 def synthetic_miou(method: str, mode: str, device: str) -> dict:
@@ -313,7 +313,7 @@ def main():
             note = f'  (compile + first image: {result["warm_up"]:.1f} s)' if mode.endswith('compiled') else ''
             ratio = f'{result["speed"] / reference["speed"]:.2f}x' if reference is not None else '-'
             beyond = result['beyond_tower']
-            beyond = '-' if beyond != beyond else f'{100 * beyond:.1f}%'  # NaN: the reference loop
+            beyond = '-' if beyond is None else f'{100 * beyond:.1f}%'
             print(f'{method:<10} {mode:<24} {shape:>9} {result["speed"]:>7.3f} {ratio:>7} {beyond:>13} '
                   f'{result["peak"]:>9.0f} {agree:>11} {synth:>11}{note}')
     timings = text_startup(args.text_names, args.device)
