@@ -3,12 +3,12 @@
 Every clipdense config names its CLIP at ``model.clip.name`` / ``model.clip.pretrained``:
 
 * ``name``: an open_clip model name (``ViT-B-16``, ``RN50``, ``convnext_base_w`` ...), clipdense's own
-  ``clipdense-tiny`` (ViT) and ``clipdense-tiny-convnext``, or ``None`` to read an OpenAI-format architecture off
+  ``clipdense-tiny`` (ViT), ``clipdense-tiny-convnext`` and ``clipdense-tiny-resnet``, or ``None`` to read an OpenAI-format architecture off
   the weights file.
 * ``pretrained``:
 
   - an open_clip tag (``openai``, ``laion2b_s34b_b88k`` ...), downloaded by open_clip;
-  - ``embedded``: the tiny CLIPs shipped in ``clipdense/assets`` (``clipdense-tiny``, ``clipdense-tiny-convnext``);
+  - ``embedded``: the tiny CLIPs shipped in ``clipdense/assets`` (``clipdense-tiny``, ``-convnext``, ``-resnet``);
   - a local file: an OpenAI release (TorchScript archive such as ``ViT-B-16.pt``), an OpenAI-format state dict,
     or an open_clip checkpoint (``.pt``/``.bin``/``.safetensors``);
   - ``None``: random weights (a warning is logged; only useful for tests and benchmarks).
@@ -34,7 +34,7 @@ from clipdense.utils import UserError, describe_read_error
 ASSETS = Path(__file__).resolve().parents[2] / 'assets'
 EMBEDDED_CONFIGS = ASSETS / 'clip_configs'
 EMBEDDED_WEIGHTS = {name: ASSETS / 'embedded_clip' / f'{name}.pt'
-                    for name in ('clipdense-tiny', 'clipdense-tiny-convnext')}
+                    for name in ('clipdense-tiny', 'clipdense-tiny-convnext', 'clipdense-tiny-resnet')}
 _WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')
 
 
