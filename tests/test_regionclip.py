@@ -146,6 +146,27 @@ def test_focal_scaled_loss_matches_a_hand_computation(registries):
     torch.testing.assert_close(lvis, F.cross_entropy(logits, labels, weight=torch.tensor([1, 1, 1, 0.8])))
 
 
+def test_focal_scaled_loss_keeps_the_reference_values_and_a_finite_gradient_when_saturated():
+    """Where the softmax saturates (p_t == 1 in fp32) the reference's gradient is NaN; here the gradient stays finite and the values are the reference formula's, bit for bit where it does not saturate."""
+    from clipdense.models.losses import FocalScaledCrossEntropyLoss
+    logits = torch.tensor([[0.3, 1.2, -0.5], [90.0, 0.0, 0.0], [2.0, 0.5, 0.1]], requires_grad=True)
+    labels = torch.tensor([1, 0, 2])
+    loss = FocalScaledCrossEntropyLoss(gamma=0.5, background_weight=0.2)(logits, labels)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad[1].abs().max() < 1e-6
+    reference = logits.detach().clone().requires_grad_(True)
+    ce = F.cross_entropy(reference, labels, reduction='none')
+    p_t = reference.softmax(-1)[torch.arange(3), labels]
+    weights = torch.tensor([1.0, 1.0, 0.2])
+    reference_loss = (ce * (1 - p_t) ** 0.5 * weights).mean()
+    assert p_t[1] == 1 and loss.item() == pytest.approx(reference_loss.item(), abs=1e-12)
+    reference_loss.backward()
+    # the saturated RoI's gradient is NaN, and through the shared weights every parameter's becomes NaN
+    assert torch.isnan(reference.grad[1]).all() and torch.isfinite(reference.grad[[0, 2]]).all()
+    unsaturated = FocalScaledCrossEntropyLoss(gamma=0.5, background_weight=0.2)(logits[[0, 2]], labels[[0, 2]])
+    assert torch.equal(unsaturated, (ce * (1 - p_t) ** 0.5 * weights)[[0, 2]].mean())
+
+
 # ---- inference ---------------------------------------------------------------------------------------------
 def test_ground_truth_boxes_are_scored_as_they_are(detector):
     torch.manual_seed(4)
@@ -998,3 +1019,57 @@ def test_ov_lvis_configs_hold_the_reference_recipe_and_detect(registries, name):
     with torch.no_grad():
         result = detector.predict(torch.randn(1, 3, 128, 160), [sample([[0, 0, 1, 1]], [0])])[0].pred_instances
     assert 0 < len(result) <= 300 and torch.isfinite(result.scores).all()
+
+
+
+# ---- zero-shot settings (test_zeroshot_inference.sh) and the RN50x4 variants ------------------------------------
+# (config, the offline RPN's NMS or None for ground-truth boxes, score threshold, detections, classes)
+ZERO_SHOT = {'zero-shot-gt-boxes_ov-coco': (None, 0.001, 100, 65), 'zero-shot-rpn_ov-coco': (0.9, 0.001, 100, 65),
+             'zero-shot-gt-boxes_ov-lvis': (None, 0.0001, 300, 1203), 'zero-shot-rpn_ov-lvis': (0.9, 0.02, 300, 1203)}
+RN50X4 = {'r50': ('RN50', 14, 1024, 1024), 'rn50x4': ('RN50x4', 18, 1280, 640)}
+
+
+@pytest.mark.parametrize('name', ['r50', 'rn50x4'])
+@pytest.mark.parametrize('setting', sorted(ZERO_SHOT))
+def test_zero_shot_configs_hold_the_reference_settings_and_detect(registries, setting, name):
+    """Each zero-shot command of the reference, RN50 and RN50x4: ground-truth boxes without an RPN, or the LVIS
+    R50-FPN RPN (rpn_lvis_866, for COCO too) at NMS 0.9 with raw-logit fusion; no box deltas; hard NMS 0.5."""
+    from clipdense.models.clip import Vocabulary
+    path = os.path.join(ROOT, f'configs/regionclip/regionclip_{name}-c4_{setting}.py')
+    cfg = Config.fromfile(path)
+    rpn_nms, score_thr, detections, classes = ZERO_SHOT[setting]
+    model = cfg.model
+    assert cfg.train_dataloader is None and model.train_cfg is None
+    assert len(Vocabulary.from_file(model.vocabulary)) == classes
+    assert model.test_cfg.rcnn == dict(score_thr=score_thr, max_per_img=detections,
+                                       nms=dict(type='nms', iou_threshold=0.5))
+    if rpn_nms is None:
+        assert model.offline_rpn is None and model.test_proposals == 'gt'
+    else:
+        assert model.offline_rpn.test_cfg.nms.iou_threshold == rpn_nms and model.offline_rpn.rpn_head.num_convs == 1
+        assert model.offline_rpn.neck.get('norm_cfg') is None  # rpn_lvis_866, not the LSJ one
+        assert model.offline_rpn.checkpoint == 'checkpoints/rpn_lvis_866_clipdense.pth'
+        assert model.roi_head.rpn_score_fusion == 'reference' and model.roi_head.bbox_head.with_reg is False
+    extractor = model.roi_head.bbox_roi_extractor
+    assert (model.clip.name, extractor.roi_layer.output_size, extractor.out_channels,
+            model.roi_head.bbox_head.in_channels) == RN50X4[name]
+    tiny = tiny_config(path)
+    tiny.model.test_cfg.rcnn.score_thr = 0.0
+    torch.manual_seed(0)
+    detector = registries.build(tiny.model).eval()
+    with torch.no_grad():
+        result = detector.predict(torch.randn(1, 3, 128, 160), [sample([[8, 8, 60, 90]], [0])])[0].pred_instances
+    assert len(result) <= detections and torch.isfinite(result.scores).all()
+    if rpn_nms is None:  # the ground-truth box, as it is, once per class
+        assert len(result) == 3 and torch.equal(result.bboxes, torch.tensor([[8.0, 8.0, 60.0, 90.0]]).expand(3, 4))
+
+
+def test_rn50x4_ov_coco_config_is_the_rn50_recipe_with_rn50x4():
+    r50 = Config.fromfile(CONFIG)
+    rn50x4 = Config.fromfile(os.path.join(ROOT, 'configs/regionclip/regionclip_rn50x4-c4_ov-coco.py'))
+    for key in ('train_cfg', 'optim_wrapper', 'param_scheduler', 'train_pipeline'):
+        assert rn50x4[key] == r50[key], key
+    assert rn50x4.model.offline_rpn == r50.model.offline_rpn and rn50x4.model.test_cfg == r50.model.test_cfg
+    extractor = rn50x4.model.roi_head.bbox_roi_extractor
+    assert (rn50x4.model.clip.name, extractor.roi_layer.output_size, extractor.out_channels,
+            rn50x4.model.roi_head.bbox_head.in_channels) == RN50X4['rn50x4']

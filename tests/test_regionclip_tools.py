@@ -1,8 +1,9 @@
 """RegionCLIP end to end through the tools on a small synthetic world: the offline RPN trained on the base classes
 (tools/train.py), zero-shot inference on ground-truth boxes and on the RPN's proposals (tools/test.py, no
 checkpoint), fine-tuning with --resume and its evaluation, each printing the novel/base/all table, and the detection
-demo. The configs name OpenAI's RN50; the runs swap in a tiny random ModifiedResNet CLIP written in OpenAI's format
-(its architecture read from the tensors)."""
+demo, on the configs' embedded clipdense-tiny-resnet. The zero-shot run on ground-truth boxes swaps in a tiny random
+ModifiedResNet CLIP written in OpenAI's format instead (its architecture read from the tensors), as a user's RN50
+file would be."""
 import glob
 import os
 import pickle
@@ -18,9 +19,9 @@ from tool_runs import ROOT, run_tool, short_run
 
 CONFIGS = f'{ROOT}/configs/regionclip'
 RPN_CONFIG = f'{CONFIGS}/rpn_r18-tiny-c4_synthetic-world.py'
-FINE_TUNING = f'{CONFIGS}/regionclip_rn50-c4_synthetic-world.py'
-ZERO_SHOT_GT = f'{CONFIGS}/regionclip_rn50-c4_zero-shot-gt-boxes_synthetic-world.py'
-ZERO_SHOT_RPN = f'{CONFIGS}/regionclip_rn50-c4_zero-shot-rpn_synthetic-world.py'
+FINE_TUNING = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_synthetic-world.py'
+ZERO_SHOT_GT = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_zero-shot-gt-boxes_synthetic-world.py'
+ZERO_SHOT_RPN = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_zero-shot-rpn_synthetic-world.py'
 # The tiny CLIP's widths: res4 (layer3) 16 x 4 x 4 channels, a 32-d joint space.
 RES4_CHANNELS, EMBED_DIM = 256, 32
 
@@ -39,14 +40,11 @@ def tiny_resnet_clip(tmp_path_factory):
     return path
 
 
-def tiny_clip_options(clip_file):
-    return {'model.clip.name': None, 'model.clip.pretrained': str(clip_file), 'model.text_cache_dir': None,
-            'model.roi_head.bbox_roi_extractor.out_channels': RES4_CHANNELS,
-            'model.roi_head.bbox_head.in_channels': EMBED_DIM}
-
-
 def with_tiny_clip(clip_file):
-    return [f'{key}={value}' for key, value in tiny_clip_options(clip_file).items()]
+    """--cfg-options that swap the configs' CLIP for the OpenAI-format file."""
+    return ['model.clip.name=None', f'model.clip.pretrained={clip_file}', 'model.text_cache_dir=None',
+            f'model.roi_head.bbox_roi_extractor.out_channels={RES4_CHANNELS}',
+            f'model.roi_head.bbox_head.in_channels={EMBED_DIM}']
 
 
 def evaluated_on(world):
@@ -72,16 +70,16 @@ def assert_ov_table(output):
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(f'{CONFIGS}/*synthetic-world.py')), ids=os.path.basename)
-def test_synthetic_configs_build(path, tiny_resnet_clip):
-    """Every synthetic-world config of configs/regionclip builds its model (the RegionCLIP ones with the tiny CLIP
-    and an untrained offline RPN)."""
+def test_synthetic_configs_build(path):
+    """Every synthetic-world config of configs/regionclip builds its model (the RegionCLIP ones with an untrained
+    offline RPN)."""
     from clipdense.registry import MODELS, register_all_modules
     register_all_modules()
     cfg = Config.fromfile(path)
     if cfg.model.type == 'RPN':
         assert MODELS.build(cfg.model).bbox_head.prior_generator.num_base_priors == [15]
         return
-    cfg.merge_from_dict(tiny_clip_options(tiny_resnet_clip))
+    cfg.model.text_cache_dir = None
     if cfg.model.offline_rpn is not None:
         cfg.model.offline_rpn.checkpoint = None
     model = MODELS.build(cfg.model)
@@ -110,13 +108,12 @@ def test_zero_shot_on_ground_truth_boxes_through_the_tools(small_synthetic_world
 
 
 @pytest.mark.slow
-def test_zero_shot_on_offline_rpn_proposals_through_the_tools(small_synthetic_world, tiny_resnet_clip,
-                                                              offline_rpn_checkpoint, tmp_path):
+def test_zero_shot_on_offline_rpn_proposals_through_the_tools(small_synthetic_world, offline_rpn_checkpoint, tmp_path):
     """The trained RPN's proposals, scored without box deltas and fused with its raw logits: detections remain
     (rows of negative logits are dropped, as the reference's)."""
     predictions = tmp_path / 'predictions.pkl'
     output = run_tool('tools/test.py', ZERO_SHOT_RPN, '--work-dir', str(tmp_path / 'work'), '--out', str(predictions),
-                      *evaluation_run(small_synthetic_world, *with_tiny_clip(tiny_resnet_clip),
+                      *evaluation_run(small_synthetic_world, 'model.text_cache_dir=None',
                                 f'model.offline_rpn.checkpoint={offline_rpn_checkpoint}'))
     assert_ov_table(output)
     with open(predictions, 'rb') as f:
@@ -125,12 +122,11 @@ def test_zero_shot_on_offline_rpn_proposals_through_the_tools(small_synthetic_wo
 
 
 @pytest.mark.slow
-def test_fine_tune_resume_test_and_demo_through_the_tools(small_synthetic_world, tiny_resnet_clip,
-                                                          offline_rpn_checkpoint, tmp_path):
+def test_fine_tune_resume_test_and_demo_through_the_tools(small_synthetic_world, offline_rpn_checkpoint, tmp_path):
     """Fine-tuning on the base classes with the frozen offline RPN (2 iterations, --resume to 3; validation left to
     tools/test.py), the novel/base/all table of the result, and the detection demo with another vocabulary."""
     world = small_synthetic_world
-    model = [*with_tiny_clip(tiny_resnet_clip), f'model.offline_rpn.checkpoint={offline_rpn_checkpoint}']
+    model = ['model.text_cache_dir=None', f'model.offline_rpn.checkpoint={offline_rpn_checkpoint}']
     work_dir = tmp_path / 'fine-tuned'
     output = run_tool('tools/train.py', FINE_TUNING, '--work-dir', str(work_dir),
                       *training_run(world, *model, 'train_cfg.max_iters=2', 'train_cfg.val_begin=10'))

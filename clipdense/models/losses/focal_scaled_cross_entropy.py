@@ -15,7 +15,10 @@ class FocalScaledCrossEntropyLoss(nn.Module):
     The background is the last column of ``cls_score`` (mmdet's and detectron2's convention).
 
     * ``gamma`` set (OV-COCO, ``FOCAL_SCALED_LOSS 0.5``): per RoI ``CE · (1 − p_t)^γ`` (``p_t`` not detached),
-      background RoIs × ``background_weight``, averaged over all RoIs.
+      background RoIs × ``background_weight``, averaged over all RoIs. One departure: ``1 − p_t`` is clamped at
+      1e-12. In fp32 it is either exactly 0 (a saturated softmax: a logit margin above ~17, i.e. a cosine margin
+      of 0.17 at RegionCLIP's temperature 0.01) or at least 2^-24, so values are unchanged, but at 0 the
+      reference's gradient is ``0 · ∞`` = NaN for the whole batch (γ < 1), where this one takes the limit, ~0.
     * ``gamma=None`` (OV-LVIS): PyTorch's class-weighted cross-entropy (background class weight
       ``background_weight``), whose mean divides by the sum of the RoIs' weights, not their number.
 
@@ -41,5 +44,5 @@ class FocalScaledCrossEntropyLoss(nn.Module):
         if self.gamma is None:
             return self.loss_weight * (loss * roi_weights).sum() / roi_weights.sum().clamp_min(1e-12)
         p_t = cls_score.softmax(dim=-1).gather(1, labels[:, None])[:, 0]
-        loss = loss * (1 - p_t) ** self.gamma * roi_weights
+        loss = loss * (1 - p_t).clamp_min(1e-12) ** self.gamma * roi_weights
         return self.loss_weight * loss.mean()

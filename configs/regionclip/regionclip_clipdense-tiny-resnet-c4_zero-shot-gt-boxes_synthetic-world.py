@@ -1,10 +1,9 @@
-# RegionCLIP RN50 zero-shot on the synthetic world's ground-truth boxes (CROP_REGION_TYPE GT, as
+# RegionCLIP zero-shot on the synthetic world's ground-truth boxes (CROP_REGION_TYPE GT, as
 # regionclip_r50-c4_zero-shot-gt-boxes_ov-coco.py on OV-COCO): every box of the 64 classes is a proposal, classified
-# as it is (no box deltas, no RPN), hard NMS 0.5. No training; the CLIP as in regionclip_rn50-c4_synthetic-world.py
-# (OpenAI's RN50, or RegionCLIP's pretrained weights converted by tools/model_converters/regionclip2clipdense.py as
-# the checkpoint):
-#   python tools/test.py configs/regionclip/regionclip_rn50-c4_zero-shot-gt-boxes_synthetic-world.py
-_base_ = ['./regionclip_rn50-c4_synthetic-world.py']
+# as it is (no box deltas, no RPN), hard NMS 0.5. No training; the CLIP of
+# regionclip_clipdense-tiny-resnet-c4_synthetic-world.py (the embedded clipdense-tiny-resnet):
+#   python tools/test.py configs/regionclip/regionclip_clipdense-tiny-resnet-c4_zero-shot-gt-boxes_synthetic-world.py
+_base_ = ['./regionclip_clipdense-tiny-resnet-c4_synthetic-world.py']
 model = dict(test_proposals='gt', offline_rpn=None, train_cfg=None)
 # The boxes are loaded before Resize so that they are resized with the image (they are the proposals).
 test_pipeline = [

@@ -1,25 +1,25 @@
-# RegionCLIP RN50-C4 fine-tuned on the synthetic world's detection set (64 colour-shape classes: trained on the 48
-# base, tested on all, AP50 novel / base / all as OV-COCO), RegionCLIP's structure at the scale of 128-224 px scenes.
-# The CLIP: OpenAI's RN50, RegionCLIP's own; a ResNet CLIP is needed (CLIP's layer4 and attention pool are the RoI
-# head) and clipdense embeds only ViT / ConvNeXt ones, so a tiny embedded ResNet CLIP for this world is future work
-# (the tests swap in a tiny random one: model.clip.name=None, model.clip.pretrained=<OpenAI-format file>, with the
-# res4 width at roi_head.bbox_roi_extractor.out_channels and the embedding width at roi_head.bbox_head.in_channels).
-# At 224 px RN50's res4 is 14x14 and the RoI pooler keeps 14 (layer4 -> 7x7, the attention pool's grid).
+# RegionCLIP C4 fine-tuned on the synthetic world's detection set (64 colour-shape classes: trained on the 48 base,
+# tested on all, AP50 novel / base / all as OV-COCO), RegionCLIP's structure at the scale of 128-224 px scenes, on the
+# embedded clipdense-tiny-resnet CLIP (docs/embedded_clip.md: an open_clip ModifiedResNet, res4 256 channels, a
+# 128-d joint space, trained with RegionCLIP's own region read-out) — RegionCLIP's learning proof on CPUs
+# (tests/test_regionclip.py). At 224 px its res4 is 14x14 and the RoI pooler keeps 14 (layer4 -> 7x7).
+# For OpenAI's RN50 set model.clip=dict(name='RN50', pretrained='openai'), roi extractor out_channels 1024 and
+# bbox_head in_channels 1024 (regionclip_r50-c4_ov-coco.py's values).
 # Proposals: the frozen offline RPN of configs/regionclip/rpn_r18-tiny-c4_synthetic-world.py, trained first on the
 # base classes (as the reference's rpn_coco_48.pth is on OV-COCO's):
 #   python tools/train.py configs/regionclip/rpn_r18-tiny-c4_synthetic-world.py
-#   python tools/train.py configs/regionclip/regionclip_rn50-c4_synthetic-world.py
+#   python tools/train.py configs/regionclip/regionclip_clipdense-tiny-resnet-c4_synthetic-world.py
 # 100 proposals per image (the scenes hold a few objects; the reference keeps 1000 on COCO), 64 sampled RoIs per image
 # (the reference 512). Hard NMS 0.5 at test: the reference's soft-NMS is a sequential loop, slow on CPUs with the
 # thousands of candidates an untrained head gives (select it as configs/regionclip/regionclip_r50-c4_ov-coco.py does).
-# The reference fine-tunes from RegionCLIP's pretrained weights: load_from a checkpoint converted by
-# tools/model_converters/regionclip2clipdense.py to do the same; without it the detector starts from OpenAI's CLIP.
+# The reference fine-tunes from RegionCLIP's region-pretrained weights (not made for the tiny CLIP: the detector
+# starts from its image-text weights, whose region read-out its training already taught).
 _base_ = [
     '../_base_/models/regionclip_r50_c4.py', '../_base_/models/rpn_r18-tiny-c4.py',
     '../_base_/datasets/synthetic_world_detection.py', '../_base_/default_runtime_detection.py'
 ]
 model = dict(
-    clip=dict(name='RN50', pretrained='openai'),
+    clip=dict(name='clipdense-tiny-resnet', pretrained='embedded'),
     vocabulary='{{fileDirname}}/../../clipdense/assets/vocabularies/synthetic_world.txt',
     train_vocabulary='{{fileDirname}}/../../clipdense/assets/vocabularies/synthetic_world_seen.txt',
     offline_rpn=dict(
@@ -34,6 +34,7 @@ model = dict(
         test_cfg=dict(nms_pre=3000, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
         # what training the RPN config writes (tools/train.py's default work dir)
         checkpoint='work_dirs/rpn_r18-tiny-c4_synthetic-world/iter_400.pth'),
+    roi_head=dict(bbox_roi_extractor=dict(out_channels=256), bbox_head=dict(in_channels=128)),
     train_cfg=dict(rcnn=dict(sampler=dict(num=64))))
 # Boxes only (no mask head).
 train_pipeline = [
