@@ -145,3 +145,11 @@ def test_fine_tune_resume_test_and_demo_through_the_tools(small_synthetic_world,
                       '--max-dets', '5', '--out', str(drawn), '--cfg-options', *model)
     assert '5 detections drawn' in output and f'detections written to {drawn}' in output
     assert cv2.imread(str(drawn)).shape == cv2.imread(str(scene)).shape
+
+
+@pytest.mark.slow
+def test_evaluation_cost_benchmark_runs():
+    output = run_tool('tools/analysis_tools/benchmark_detection_eval.py', '--images', '2', '--settings', 'regionclip',
+                      'vild')
+    assert re.search(r'\| regionclip \| 2 \| [\d.]+ \| [\d.]+ \| [\d.]+ % \| \d+ \|', output), output[-2000:]
+    assert re.search(r"regionclip: [\d.]+x ViLD's images/s", output)
