@@ -147,7 +147,8 @@ def test_focal_scaled_loss_matches_a_hand_computation(registries):
 
 
 def test_focal_scaled_loss_keeps_the_reference_values_and_a_finite_gradient_when_saturated():
-    """Where the softmax saturates (p_t == 1 in fp32) the reference's gradient is NaN; here the gradient stays finite and the values are the reference formula's, bit for bit where it does not saturate."""
+    """Where the softmax saturates (p_t == 1 in fp32) the reference's gradient is NaN; here the gradient stays
+    finite and the values are the reference formula's, bit for bit where it does not saturate."""
     from clipdense.models.losses import FocalScaledCrossEntropyLoss
     logits = torch.tensor([[0.3, 1.2, -0.5], [90.0, 0.0, 0.0], [2.0, 0.5, 0.1]], requires_grad=True)
     labels = torch.tensor([1, 0, 2])
