@@ -896,8 +896,8 @@ def test_offline_rpn_loads_an_rpn_trained_by_the_tools(registries, tmp_path):
     assert any(key.startswith('bbox_head.') for key in trained)
     path = tmp_path / 'iter_2.pth'
     torch.save({'meta': {'iter': 2}, 'state_dict': trained, 'optimizer': {}}, path)
-    offline_rpn = Config.fromfile(os.path.join(ROOT, 'configs/regionclip/regionclip_rn50-c4_synthetic-world.py')
-                                  ).model.offline_rpn
+    offline_rpn = Config.fromfile(os.path.join(
+        ROOT, 'configs/regionclip/regionclip_clipdense-tiny-resnet-c4_synthetic-world.py')).model.offline_rpn
     loaded = registries.build(dict(offline_rpn, checkpoint=str(path))).state_dict()
     assert len(loaded) == len(trained)
     for key, value in trained.items():
