@@ -131,6 +131,12 @@ class ResNetBoxes:
         roi_maps = roi_align(res4, rois, self.pooler_size, 1 / self.res4_stride, 0, 'avg', True)
         return F.normalize(self.tower.attention_pool(self.tower.run_layers(roi_maps, 4, 4)[0]), dim=-1)
 
+    @staticmethod
+    def tight_box(mask: torch.Tensor) -> list:
+        """[x1, y1, x2, y2] of the pixels of an H x W mask, in pixel edges."""
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        return [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+
     def jittered(self, boxes: torch.Tensor, size: int) -> torch.Tensor:
         """Boxes shifted by up to 15 % of their sides and scaled 0.85-1.2, clipped to the image."""
         sides = boxes[:, 2:] - boxes[:, :2]
@@ -146,8 +152,7 @@ class ResNetBoxes:
             for value, count in zip(values.tolist(), counts.tolist()):
                 if value == 0 or count < self.min_pixels or label_to_target[value] < 0:
                     continue
-                ys, xs = torch.nonzero(label_map == value, as_tuple=True)
-                rois.append([index, xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+                rois.append([index, *self.tight_box(label_map == value)])
                 targets.append(int(label_to_target[value]))
         if not rois:
             return res4.sum() * 0.0
@@ -164,10 +169,7 @@ class ResNetBoxes:
     def scene_embeddings(self, image: torch.Tensor, labels: torch.Tensor, values: list) -> torch.Tensor:
         """Each object's read-out in its ground-truth box (the tight box of its label), as RegionCLIP scores
         ground-truth boxes."""
-        rois = []
-        for value in values:
-            ys, xs = torch.nonzero(labels[0] == value, as_tuple=True)
-            rois.append([0, xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        rois = [[0, *self.tight_box(labels[0] == value)] for value in values]
         return self.box_embeddings(self.maps(image), torch.tensor(rois, dtype=torch.float32))
 
 
