@@ -153,3 +153,106 @@ def test_evaluation_cost_benchmark_runs():
                       'vild')
     assert re.search(r'\| regionclip \| 2 \| [\d.]+ \| [\d.]+ \| [\d.]+ % \| \d+ \|', output), output[-2000:]
     assert re.search(r"regionclip: [\d.]+x ViLD's images/s", output)
+
+
+# ---- pretraining's pseudo-labelling step: tools/regionclip_concept_labels.py -------------------------------------
+CONCEPT_LABELS = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_concept-labels_synthetic-world.py'
+
+
+@pytest.fixture(scope='module')
+def random_offline_rpn(tmp_path_factory):
+    """A checkpoint of the synthetic configs' offline RPN with random weights (noise proposals, loaded strictly)."""
+    from clipdense.registry import MODELS, register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(CONCEPT_LABELS).model.offline_rpn
+    cfg.checkpoint = None
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('random_rpn') / 'rpn.pth'
+    with pytest.warns(UserWarning, match='random weights'):
+        torch.save(MODELS.build(cfg).state_dict(), path)
+    return path
+
+
+def test_concept_labels_config_holds_the_pretraining_settings():
+    """The reference's pretraining labelling: LVIS R50-FPN RPN at NMS 0.5 keeping 300 regions, OpenAI's RN50
+    teacher pooled at 14 on res4, cos/0.01 kept above 0.1, images at 800/1333; the synthetic config the same
+    settings on the embedded CLIP and RPN."""
+    cfg = Config.fromfile(f'{CONFIGS}/regionclip_r50-c4_concept-labels_cc3m.py')
+    rpn = cfg.model.offline_rpn
+    assert rpn.neck.type == 'mmdet.FPN' and rpn.test_cfg.nms.iou_threshold == 0.5 and rpn.test_cfg.max_per_img == 300
+    assert rpn.test_cfg.nms_pre == 1000 and rpn.checkpoint.endswith('rpn_lvis_866.pth')
+    labeler = cfg.concept_labeler
+    assert labeler.clip == dict(name='RN50', pretrained='openai') and labeler.concepts.endswith('coco_nouns_4764.txt')
+    assert labeler.roi_extractor.roi_layer.output_size == 14 and labeler.roi_extractor.featmap_strides == [16]
+    assert (labeler.temperature, labeler.threshold, labeler.templates) == (0.01, 0.1, 'regionclip81')
+    assert dict(type='mmdet.Resize', scale=(1333, 800), keep_ratio=True) in cfg.test_pipeline
+    synthetic = Config.fromfile(CONCEPT_LABELS)
+    assert synthetic.model.offline_rpn.test_cfg.nms.iou_threshold == 0.5
+    assert synthetic.concept_labeler.clip == dict(name='clipdense-tiny-resnet', pretrained='embedded')
+    assert synthetic.concept_labeler.roi_extractor == synthetic.model.roi_head.bbox_roi_extractor
+
+
+def test_concept_labels_through_the_tool(small_synthetic_world, random_offline_rpn, tmp_path):
+    """The tool's COCO json holds, for each image that reads, the kept proposals with the teacher's best concept
+    and its probability, boxes in original-image pixels: recomputed here from the image resized as the config's
+    pipeline does and the written boxes; an unreadable image is reported and listed, the others labelled."""
+    import json
+    import shutil
+
+    import mmcv
+    from pycocotools.coco import COCO
+
+    from clipdense.registry import MODELS, register_all_modules
+    images = tmp_path / 'images'
+    shutil.copytree(small_synthetic_world / 'images' / 'validation', images / 'scenes')
+    (images / 'broken.png').write_bytes(b'not a png')
+    out = tmp_path / 'labels' / 'concepts.json'
+    output = run_tool('tools/regionclip_concept_labels.py', CONCEPT_LABELS, '--images', str(images), '--out', str(out),
+                      '--cfg-options', f'model.offline_rpn.checkpoint={random_offline_rpn}',
+                      'model.offline_rpn.test_cfg.max_per_img=20', 'concept_labeler.text_cache_dir=None')
+    assert 'cannot read broken.png' in output and '1 images could not be read' in output, output[-2000:]
+    with open(out) as f:
+        labels = json.load(f)
+    assert labels['info']['unreadable'] == ['broken.png']
+    coco = COCO(str(out))
+    names = [line.strip() for line in open(f'{ROOT}/clipdense/assets/vocabularies/synthetic_world.txt')]
+    assert [coco.cats[index + 1]['name'] for index in range(len(names))] == names
+    scenes = sorted(os.listdir(images / 'scenes'))
+    assert [record['file_name'] for record in coco.imgs.values()] == [f'scenes/{name}' for name in scenes]
+    assert 0 < len(coco.anns) <= 3 * 20
+
+    register_all_modules()
+    cfg = Config.fromfile(CONCEPT_LABELS)
+    cfg.concept_labeler.text_cache_dir = None
+    labeler = MODELS.build(cfg.concept_labeler).eval()
+    mean = torch.tensor(cfg.model.data_preprocessor.mean).view(3, 1, 1)
+    std = torch.tensor(cfg.model.data_preprocessor.std).view(3, 1, 1)
+    for image_id, record in coco.imgs.items():
+        image = mmcv.imread(str(images / record['file_name']), channel_order='rgb')
+        assert (record['height'], record['width']) == image.shape[:2]
+        resized = mmcv.imrescale(image, (224, 224))
+        # mmdet's scale factor per axis, from the rounded size
+        scale = torch.tensor([resized.shape[1] / image.shape[1], resized.shape[0] / image.shape[0]]).repeat(2)
+        pixels = ((torch.from_numpy(resized).permute(2, 0, 1).float() - mean) / std)[None]
+        annotations = coco.imgToAnns[image_id]
+        boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in annotations)])
+        assert (boxes >= 0).all() and (boxes[:, 2] <= record['width'] + 1e-3).all()
+        assert (boxes[:, 3] <= record['height'] + 1e-3).all()
+        recomputed = labeler(pixels, torch.cat([torch.zeros(len(boxes), 1), boxes * scale], dim=1))
+        assert [a['category_id'] - 1 for a in annotations] == recomputed.labels.tolist()
+        torch.testing.assert_close(torch.tensor([a['score'] for a in annotations]),
+                                   recomputed.probabilities.max(dim=1).values, atol=1e-4, rtol=0)
+        assert all(a['score'] > 0.1 for a in annotations)
+
+
+def test_concept_labels_tool_errors(tmp_path):
+    import subprocess
+    import sys
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    for images, message in ((tmp_path / 'missing', 'is not a folder'), (empty, 'holds no image')):
+        result = subprocess.run([sys.executable, 'tools/regionclip_concept_labels.py', CONCEPT_LABELS, '--images',
+                                 str(images), '--out', str(tmp_path / 'labels.json')], cwd=ROOT, capture_output=True,
+                                text=True)
+        assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+        assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
