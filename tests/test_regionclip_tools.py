@@ -22,6 +22,7 @@ RPN_CONFIG = f'{CONFIGS}/rpn_r18-tiny-c4_synthetic-world.py'
 FINE_TUNING = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_synthetic-world.py'
 ZERO_SHOT_GT = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_zero-shot-gt-boxes_synthetic-world.py'
 ZERO_SHOT_RPN = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_zero-shot-rpn_synthetic-world.py'
+CONCEPT_LABELS = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_concept-labels_synthetic-world.py'
 # The tiny CLIP's widths: res4 (layer3) 16 x 4 x 4 channels, a 32-d joint space.
 RES4_CHANNELS, EMBED_DIM = 256, 32
 
@@ -87,6 +88,15 @@ def test_synthetic_configs_build(path):
     assert (model.offline_rpn is None) == (path == ZERO_SHOT_GT)
     # zero-shot on proposals: their boxes as they are (NO_BOX_DELTA); ground-truth boxes are never regressed
     assert model.roi_head.bbox_head.with_reg == (path != ZERO_SHOT_RPN)
+
+
+def test_synthetic_temperature_is_the_embedded_clips_logit_scale():
+    """The synthetic configs scale cosines by the embedded CLIP's own logit scale, as the reference's x100 is OpenAI
+    CLIP's: a retrained clipdense-tiny-resnet must carry its new scale into the configs."""
+    from clipdense.models.clip import build_clip
+    scale = build_clip('clipdense-tiny-resnet', 'embedded').logit_scale.exp().item()
+    assert Config.fromfile(FINE_TUNING).model.roi_head.bbox_head.temperature == pytest.approx(scale, abs=0.005)
+    assert 1 / Config.fromfile(CONCEPT_LABELS).concept_labeler.temperature == pytest.approx(scale, abs=0.005)
 
 
 @pytest.fixture(scope='module')
@@ -156,9 +166,6 @@ def test_evaluation_cost_benchmark_runs():
 
 
 # ---- pretraining's pseudo-labelling step: tools/regionclip_concept_labels.py -------------------------------------
-CONCEPT_LABELS = f'{CONFIGS}/regionclip_clipdense-tiny-resnet-c4_concept-labels_synthetic-world.py'
-
-
 @pytest.fixture(scope='module')
 def random_offline_rpn(tmp_path_factory):
     """A checkpoint of the synthetic configs' offline RPN with random weights (noise proposals, loaded strictly)."""
