@@ -1080,8 +1080,8 @@ def test_rn50x4_ov_coco_config_is_the_rn50_recipe_with_rn50x4():
 # Measured with this test's own run on the embedded clipdense-tiny-resnet (seed 0, 2 CPU cores), box AP50 (%) on the
 # 40 val scenes of seed 0 over all 64 classes (48 base with boxes in training, 16 novel; chance 1.6). See
 # configs/regionclip/README.md.
-MEASURED = dict(zero_shot_gt_base=67.7, zero_shot_gt_novel=56.4, zero_shot_rpn_base=21.2, zero_shot_rpn_novel=33.3,
-                fine_tuned_base=30.5, fine_tuned_novel=25.6)
+MEASURED = dict(zero_shot_gt_base=68.8, zero_shot_gt_novel=69.1, zero_shot_rpn_base=24.8, zero_shot_rpn_novel=25.7,
+                fine_tuned_base=29.8, fine_tuned_novel=29.5)
 # Top-1 (%) of the pretraining's concept pseudo labels (tools/regionclip_concept_labels.py, 100 proposals per val
 # scene, the 64 class names as the concept pool) on the proposals that overlap an object at IoU >= 0.5 (chance 1.6).
 MEASURED_CONCEPT_LABELS = dict(base=45.5, novel=44.1)
@@ -1108,8 +1108,9 @@ def synthetic_world_config(name: str, world, work_dir, rpn_checkpoint=None) -> C
 def test_regionclip_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path_factory):
     """Zero-shot, the embedded ResNet CLIP's region read-out recognises base and novel classes in ground-truth boxes
     far above chance; with the offline RPN trained on the 48 base classes, fine-tuning on them raises base AP50 above
-    zero-shot detection on the same proposals, and novel classes are detected through their text embeddings alone
-    (random novel text rows collapse them)."""
+    zero-shot detection on that RPN's proposals and keeps novel AP50 above it, novel classes are detected through
+    their text embeddings alone (random novel text rows collapse them), and the pretraining's concept pseudo labels
+    name the objects' proposals far above chance."""
     from mmengine.runner import Runner
 
     from clipdense.registry import register_all_modules
@@ -1153,7 +1154,10 @@ def test_regionclip_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path
         assert base == pytest.approx(MEASURED[f'{name}_base'], abs=8), name
         assert novel == pytest.approx(MEASURED[f'{name}_novel'], abs=8), name
     assert min(ap50(zero_shot_gt)) > 30  # chance: 1.6
-    assert ap50(trained)[0] > ap50(zero_shot_rpn)[0] + 4
+    # fine-tuning raises base AP50 (measured +5.0) and keeps novel above zero-shot detection on the proposals as the
+    # reference runs it (+3.8; README: not above zero-shot under the fine-tuned config's own test settings)
+    assert ap50(trained)[0] > ap50(zero_shot_rpn)[0] + 2
+    assert ap50(trained)[1] > ap50(zero_shot_rpn)[1] + 1
     assert ap50(trained)[1] > ap50(random_text)[1] + 10
     for split in ('base', 'novel'):
         assert concept_accuracy[split] == pytest.approx(MEASURED_CONCEPT_LABELS[split], abs=10), split

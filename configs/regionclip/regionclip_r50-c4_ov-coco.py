@@ -8,6 +8,9 @@
 # classes (MODEL_ZOO's rpn_coco_48.pth): convert it once and put the result at model.offline_rpn.checkpoint,
 #   python tools/model_converters/regionclip_rpn2clipdense.py rpn_coco_48.pth checkpoints/rpn_coco_48_clipdense.pth
 # On fewer GPUs: --auto-scale-lr (the maintainer's advice, #43).
+# Reference (docs/MODEL_ZOO.md, row "ResNet50-C4", OV-COCO): AP50 novel 31.4 / all 50.4; base 57.1 from third-party
+# tables, not the repository. Users report 29.9 / 57.0 / 49.9 on retraining (#54), and the paper's Table 1 may list
+# 31.4 / 57.1 / 50.4 for RN50x4 and 26.8 / 54.8 / 47.5 for RN50 (not verified here; #81 expects 31.4 from RN50).
 _base_ = [
     '../_base_/models/regionclip_r50_c4.py', '../_base_/datasets/ov_coco_detection.py',
     '../_base_/default_runtime_detection.py'
