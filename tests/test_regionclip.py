@@ -1167,32 +1167,26 @@ def test_regionclip_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path
 def concept_label_accuracy(labels_file, annotations_file) -> dict:
     """Top-1 (%) of the labelled regions overlapping a ground-truth object at IoU >= 0.5 (its best match), per split:
     the concept named is that object's class."""
-    import json
     from collections import Counter
 
+    from pycocotools.coco import COCO
     from torchvision.ops import box_iou
-    with open(labels_file) as f:
-        labels = json.load(f)
-    with open(annotations_file) as f:
-        truth = json.load(f)
+    labels, truth = COCO(str(labels_file)), COCO(str(annotations_file))
 
     def xyxy(annotations):
         return torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in annotations)])
 
-    concepts = {category['id']: category['name'] for category in labels['categories']}
-    categories = {category['id']: category for category in truth['categories']}
-    truth_images = {os.path.basename(image['file_name']): image['id'] for image in truth['images']}
+    truth_images = {os.path.basename(image['file_name']): image_id for image_id, image in truth.imgs.items()}
     counts = Counter()
-    for image in labels['images']:
-        regions = [a for a in labels['annotations'] if a['image_id'] == image['id']]
-        truth_id = truth_images[os.path.basename(image['file_name'])]
-        objects = [a for a in truth['annotations'] if a['image_id'] == truth_id]
+    for image_id, image in labels.imgs.items():
+        regions = labels.imgToAnns[image_id]
+        objects = truth.imgToAnns[truth_images[os.path.basename(image['file_name'])]]
         if not regions or not objects:
             continue
         best_iou, best_object = box_iou(xyxy(regions), xyxy(objects)).max(dim=1)
         for region, iou, index in zip(regions, best_iou.tolist(), best_object.tolist()):
             if iou >= 0.5:
-                category = categories[objects[index]['category_id']]
+                category = truth.cats[objects[index]['category_id']]
                 counts[category['split']] += 1
-                counts[category['split'], 'correct'] += concepts[region['category_id']] == category['name']
+                counts[category['split'], 'correct'] += labels.cats[region['category_id']]['name'] == category['name']
     return {split: 100 * counts[split, 'correct'] / counts[split] for split in ('base', 'novel')}
