@@ -38,13 +38,17 @@ def in_tmp_dir(tmp_path, monkeypatch):
 def reattach_closed_log_streams() -> None:
     """Loggers made by earlier tests of this process may hold a stream pytest has closed since; a message sent
     through one (a late log line of an object collected during the tool's run) prints a '--- Logging error ---'
-    traceback that a user's fresh process cannot show. Such handlers write to this test's stderr."""
-    loggers = [logging.getLogger(), *MMLogger._instance_dict.values(),
+    traceback that a user's fresh process cannot show. Such handlers write to this test's streams: an MMLogger's
+    to stdout, where mmengine puts its log (the Runner reuses an earlier test's logger when both started in the
+    same second, as its name holds the time to the second), any other to stderr."""
+    mm_loggers = list(MMLogger._instance_dict.values())
+    loggers = [logging.getLogger(), *mm_loggers,
                *(logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger))]
     for logger in loggers:
+        stream = sys.stdout if any(logger is mm_logger for mm_logger in mm_loggers) else sys.stderr
         for handler in logger.handlers:
             if type(handler) is logging.StreamHandler and getattr(handler.stream, 'closed', False):
-                handler.stream = sys.stderr  # not setStream: it flushes the closed stream
+                handler.stream = stream  # not setStream: it flushes the closed stream
 
 
 @pytest.fixture
