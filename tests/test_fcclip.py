@@ -1,9 +1,10 @@
 """FC-CLIP: the released checkpoint's layout converts and loads (every tensor where the official code reads it,
 checked through the path), the trainable parameters are the official model's, the in-vocabulary classifier, the
 out-of-vocabulary classifier and the geometric ensemble compute what the official code computes, both combination
-orders, training, every config, the tools, and the learning proof on the synthetic world."""
+orders, the panoptic fusion, training, every config, the tools, and the learning proof on the synthetic world."""
 import importlib.util
 import os
+import re
 
 import numpy as np
 import open_clip
@@ -14,7 +15,7 @@ from mmengine.config import Config
 
 from clipdense.apis import inference_model, init_model
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
-from clipdense.models.heads.mask_classification import mask_pool
+from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, mask_pool, panoptic_fusion
 from clipdense.registry import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +31,7 @@ SCALE = 96  # test short side
 
 
 def tiny_config(vocabulary=('cat', 'dog;puppy', 'sofa'), train_vocabulary=('cat', 'dog', 'table'),
-                clip_file=None, mask_combine='original'):
+                clip_file=None, mask_combine='original', panoptic=None):
     cfg = Config.fromfile(BASE)
     head = cfg.model.decode_head
     head.update(in_channels=list(STAGES), feat_channels=WIDTH, out_channels=WIDTH, embed_dim=EMBED, num_queries=QUERIES)
@@ -45,8 +46,8 @@ def tiny_config(vocabulary=('cat', 'dog;puppy', 'sofa'), train_vocabulary=('cat'
     head.transformer_decoder.layer_cfg.ffn_cfg.update(embed_dims=WIDTH, feedforward_channels=DECODER_FFN)
     head.train_cfg.num_points = 256
     cfg.model.update(clip=dict(name='test-tiny-convnext', pretrained=clip_file), vocabulary=list(vocabulary),
-                     train_vocabulary=list(train_vocabulary), text_cache_dir=None,
-                     test_cfg=dict(mode='whole', mask_combine=mask_combine))
+                     train_vocabulary=list(train_vocabulary), text_cache_dir=None)
+    cfg.model.test_cfg = dict(mode='whole', mask_combine=mask_combine, panoptic=panoptic)  # not merged with COCO's
     cfg.test_pipeline = [dict(type='LoadImageFromFile'),
                          dict(type='Detectron2ResizeShortestEdge', scale=SCALE, max_size=4 * SCALE),
                          dict(type='LoadAnnotations'), dict(type='PackSegInputs')]
@@ -337,6 +338,134 @@ def test_the_two_combination_orders(combine):
     torch.testing.assert_close(result, scores[0], rtol=1e-5, atol=1e-6)
 
 
+def official_panoptic_inference(mask_cls, mask_pred, thing_ids, object_mask_threshold, overlap_threshold):
+    """FC-CLIP's ``panoptic_inference`` (fcclip/fcclip.py) step by step: (segment id map, segments_info)."""
+    scores, labels = F.softmax(mask_cls, dim=-1).max(-1)
+    mask_pred = mask_pred.sigmoid()
+    keep = labels.ne(mask_cls.shape[-1] - 1) & (scores > object_mask_threshold)
+    cur_scores, cur_classes, cur_masks = scores[keep], labels[keep], mask_pred[keep]
+    panoptic_seg = torch.zeros(mask_pred.shape[-2:], dtype=torch.int32)
+    segments_info, current_segment_id, stuff_memory = [], 0, {}
+    if not len(cur_masks):
+        return panoptic_seg, segments_info
+    cur_mask_ids = (cur_scores.view(-1, 1, 1) * cur_masks).argmax(0)
+    for k in range(len(cur_classes)):
+        pred_class = cur_classes[k].item()
+        isthing = pred_class in thing_ids
+        mask_area = (cur_mask_ids == k).sum().item()
+        original_area = (cur_masks[k] >= 0.5).sum().item()
+        mask = (cur_mask_ids == k) & (cur_masks[k] >= 0.5)
+        if mask_area > 0 and original_area > 0 and mask.sum().item() > 0:
+            if mask_area / original_area < overlap_threshold:
+                continue
+            if not isthing:
+                if pred_class in stuff_memory:
+                    panoptic_seg[mask] = stuff_memory[pred_class]
+                    continue
+                stuff_memory[pred_class] = current_segment_id + 1
+            current_segment_id += 1
+            panoptic_seg[mask] = current_segment_id
+            segments_info.append(dict(id=current_segment_id, isthing=isthing, category_id=pred_class))
+    return panoptic_seg, segments_info
+
+
+def in_mmdet_encoding(panoptic_seg, segments_info, num_classes):
+    """The reference's segment ids → class (stuff) / class + k·INSTANCE_OFFSET (k-th thing) / num_classes (void)."""
+    encoded = torch.full_like(panoptic_seg, num_classes)
+    things = 0
+    for segment in segments_info:
+        things += segment['isthing']
+        encoded[panoptic_seg == segment['id']] = \
+            segment['category_id'] + (things * INSTANCE_OFFSET if segment['isthing'] else 0)
+    return encoded
+
+
+@pytest.mark.parametrize('object_mask_threshold, overlap_threshold', [(0.0, 0.8), (0.6, 0.8), (0.0, 0.3)])
+def test_panoptic_fusion_is_the_references(object_mask_threshold, overlap_threshold):
+    generator = torch.Generator().manual_seed(0)
+    classes, thing_ids = 6, {1, 3, 4}
+    is_thing = torch.tensor([index in thing_ids for index in range(classes)])
+    kept_segments = 0
+    for _ in range(20):
+        # few classes and sharp masks, so that stuff segments merge, things repeat and queries overlap
+        class_logits = 3 * torch.randn(12, classes + 1, generator=generator)
+        mask_logits = 4 * torch.randn(12, 6, 8, generator=generator) - 3
+        mask_logits = F.interpolate(mask_logits[None], size=(24, 32), mode='bilinear', align_corners=False)[0]
+        expected = in_mmdet_encoding(*official_panoptic_inference(
+            class_logits, mask_logits, thing_ids, object_mask_threshold, overlap_threshold), classes)
+        result = panoptic_fusion(class_logits, mask_logits, is_thing, object_mask_threshold, overlap_threshold)
+        assert result.dtype == torch.int32 and torch.equal(result, expected)
+        kept_segments += len(expected.unique()) - 1
+    assert kept_segments > 40  # the cases hold segments, not only void
+
+
+def test_panoptic_fusion_merges_stuff_numbers_things_and_drops_occluded_and_void_queries():
+    # classes: 0 stuff, 1 thing; column 2 is void
+    big, small = 10.0, -10.0
+    class_logits = torch.tensor([[big, 0, 0], [big, 0, 0], [0, big, 0], [0, big, 0], [0, big - 1, 0], [0, 0, big]])
+    mask_logits = torch.full((6, 4, 8), small)
+    mask_logits[0, :, :2] = big  # stuff, left
+    mask_logits[1, :, 2:4] = big  # the same stuff class, elsewhere: merged with query 0
+    mask_logits[2, :2, 4:] = big  # thing instance 1
+    mask_logits[3, 2:, 4:] = big  # thing instance 2
+    mask_logits[4, :, 4:] = big  # a weaker thing covering both: wins nothing, dropped
+    mask_logits[5] = big  # void class everywhere: never a segment
+    segments = panoptic_fusion(class_logits, mask_logits, torch.tensor([False, True]))
+    expected = torch.tensor([0, 0, 0, 0, 1 + INSTANCE_OFFSET, 1 + INSTANCE_OFFSET, 1 + INSTANCE_OFFSET,
+                             1 + INSTANCE_OFFSET], dtype=torch.int32).repeat(4, 1)
+    expected[2:, 4:] = 1 + 2 * INSTANCE_OFFSET
+    assert torch.equal(segments, expected)
+    mask_logits[0] = small  # nothing covers the left columns now: void there
+    segments = panoptic_fusion(class_logits, mask_logits, torch.tensor([False, True]))
+    assert (segments[:, :2] == 2).all() and (segments[:, 2:4] == 0).all()
+
+
+def test_panoptic_output_fuses_the_semantic_outputs_masks_and_classes():
+    from mmseg.structures import SegDataSample
+    model = build(vocabulary=('cat', 'dog', 'sofa'),
+                  panoptic=dict(thing_classes=['dog', 'sofa'], object_mask_threshold=0.0, overlap_threshold=0.8))
+    images = torch.randn(1, 3, 64, 96)
+    meta = dict(ori_shape=(50, 90), img_shape=(50, 90), pad_shape=(64, 96), padding_size=[0, 6, 0, 14],
+                batch_input_shape=(64, 96))
+    with torch.no_grad():
+        result = model.predict(images, [SegDataSample(metainfo=meta)])[0]
+        maps, clip_head = model.extract_feat(images)
+        head = model.decode_head
+        class_logits, mask_logits = head((maps, clip_head), None)
+        ensembled = head.geometric_ensemble(class_logits[-1], head.out_of_vocabulary_logits(
+            maps[-1], mask_logits[-1], clip_head))
+        masks = F.interpolate(mask_logits[-1], size=(64, 96), mode='bilinear', align_corners=False)[..., :50, :90]
+        masks = F.interpolate(masks, size=(50, 90), mode='bilinear', align_corners=False)
+    expected = in_mmdet_encoding(*official_panoptic_inference(ensembled[0], masks[0], {1, 2}, 0.0, 0.8), 3)
+    assert result.pred_panoptic_seg.data.shape == (1, 50, 90) and (expected != 3).any()  # not all void
+    assert torch.equal(result.pred_panoptic_seg.data[0], expected)
+    assert 'pred_sem_seg' in result and 'pred_panoptic_seg' not in build().predict(
+        images, [SegDataSample(metainfo=meta)])[0]
+
+
+@pytest.mark.parametrize('combine, panoptic, message', [
+    ('padded', dict(thing_classes=['dog']), "mask_combine='original'"),
+    ('original', dict(object_mask_threshold=0.0), 'needs thing_classes'),
+    ('original', dict(thing_classes=['dog'], overlap=0.8), "no option ['overlap']")])
+def test_panoptic_settings_are_checked_at_build(combine, panoptic, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build(vocabulary=('cat', 'dog', 'sofa'), mask_combine=combine, panoptic=panoptic)
+
+
+def test_thing_classes_follow_the_vocabulary_by_name(monkeypatch):
+    """A swapped vocabulary (the demo's --vocab) keeps the things it names; the absent ones are reported once, at
+    build."""
+    logged = []
+    monkeypatch.setattr('clipdense.models.segmentors.mask_classification.print_log',
+                        lambda message, **kwargs: logged.append(message))
+    model = build(vocabulary=('cat', 'dog', 'car'), panoptic=dict(thing_classes=['dog', 'horse', 'car']))
+    assert len(logged) == 1 and "1 of the 3 panoptic thing classes are not in the vocabulary (e.g. ['horse'])" \
+        in logged[0]
+    assert model.thing_classes().tolist() == [False, True, True]
+    model.set_vocabulary(['horse', 'sofa'])
+    assert model.thing_classes().tolist() == [True, False]
+
+
 def test_training_step_supervises_every_prediction_and_trains_only_the_head():
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
@@ -401,6 +530,10 @@ def test_test_configs_hold_the_reference_values(name):
     assert len(Vocabulary.parse(cfg.model.vocabulary)) == classes
     assert cfg.model.train_vocabulary.endswith('fcclip/coco_panoptic133.txt')
     assert cfg.model.test_cfg.mask_combine == combine
+    if combine == 'original':  # where the reference infers panoptic output too
+        assert_panoptic_settings(cfg, name)
+    else:
+        assert 'panoptic' not in cfg.model.test_cfg
     assert cfg.model.clip == dict(name='convnext_large_d_320', pretrained='laion2b_s29b_b131k_ft_soup')
     resize = cfg.test_dataloader.dataset.pipeline[1]
     assert resize == dict(type='Detectron2ResizeShortestEdge', scale=short_side,
@@ -408,8 +541,24 @@ def test_test_configs_hold_the_reference_values(name):
     assert cfg.train_dataloader is None
 
 
+# The classes FC-CLIP's dataset registrations mark isthing (fcclip/data/datasets/openseg_classes.py), by label.
+THING_LABELS = {'coco': list(range(80)), 'cityscapes': list(range(11, 19)), 'ade150': [
+    7, 8, 10, 12, 14, 15, 18, 19, 20, 22, 23, 24, 27, 30, 31, 32, 33, 35, 36, 37, 38, 39, 41, 42, 43, 44, 45, 47, 49,
+    50, 53, 55, 56, 57, 58, 62, 64, 65, 66, 67, 69, 70, 71, 72, 73, 74, 75, 76, 78, 80, 81, 82, 83, 85, 86, 87, 88,
+    89, 90, 92, 93, 95, 97, 98, 102, 103, 104, 107, 108, 110, 111, 112, 115, 116, 118, 119, 120, 121, 123, 124, 125,
+    126, 127, 129, 130, 132, 133, 134, 135, 136, 137, 138, 139, 142, 143, 144, 146, 147, 148, 149]}
+
+
+def assert_panoptic_settings(cfg, name):
+    panoptic = cfg.model.test_cfg.panoptic
+    assert (panoptic.object_mask_threshold, panoptic.overlap_threshold) == (0.0, 0.8)
+    things = Vocabulary.parse(panoptic.thing_classes).class_names
+    assert [Vocabulary.parse(cfg.model.vocabulary).class_names.index(thing) for thing in things] == THING_LABELS[name]
+
+
 def test_training_config_holds_the_reference_values():
     cfg = Config.fromfile(BASE)
+    assert_panoptic_settings(cfg, 'coco')
     head = cfg.model.decode_head
     assert (head.num_queries, head.alpha, head.beta, head.transformer_decoder.num_layers) == (250, 0.4, 0.8, 9)
     assert head.pixel_decoder.encoder.layer_cfg.ffn_cfg.feedforward_channels == 1024

@@ -1,7 +1,9 @@
 """What mask-classification heads (SAN, FC-CLIP) share: class logits per class from logits per name, the
-semantic combination of masks and classes, mask pooling, and how the segmentor combines them at test time."""
+semantic combination of masks and classes, the panoptic fusion, mask pooling, and how the segmentor combines them
+at test time."""
 import torch
 import torch.nn.functional as F
+from mmdet.evaluation.functional import INSTANCE_OFFSET
 
 from clipdense.models.clip import ClassEmbeddings, max_over_synonyms
 
@@ -33,6 +35,42 @@ def semantic_scores(mask_logits: torch.Tensor, class_logits: torch.Tensor) -> to
     takes part in the softmax, then is dropped."""
     probs = class_logits.softmax(dim=-1)[..., :-1]
     return torch.einsum('bqc,bqhw->bchw', probs, mask_logits.sigmoid())
+
+
+def panoptic_fusion(class_logits: torch.Tensor, mask_logits: torch.Tensor, is_thing: torch.Tensor,
+                    object_mask_threshold: float = 0.0, overlap_threshold: float = 0.8) -> torch.Tensor:
+    """Mask2Former's panoptic inference (FC-CLIP's ``panoptic_inference``) for one image → (H, W) int32 segment
+    map in mmdet's encoding: ``class`` for a stuff segment, ``class + k·INSTANCE_OFFSET`` for the k-th (from 1)
+    thing segment, ``classes`` (the void column's index) where no segment is kept.
+
+    Queries whose best class (softmax over ``class_logits`` (Q, classes + 1), void included) is not void and
+    scores above ``object_mask_threshold`` compete per pixel by score · sigmoid(mask logit) (``mask_logits``
+    (Q, H, W)); a query keeps the pixels it wins where its own mask is ≥ 0.5, unless they are less than
+    ``overlap_threshold`` of its whole ≥ 0.5 mask; stuff segments of one class merge. ``is_thing`` (classes,)
+    marks thing classes wherever they are in the vocabulary (mmdet's ``MaskFormerFusionHead`` takes the first
+    ``num_things`` classes as things, which ADE's and Cityscapes' class orders are not)."""
+    num_classes = class_logits.shape[-1] - 1
+    scores, labels = class_logits.softmax(dim=-1).max(dim=-1)
+    keep = (labels != num_classes) & (scores > object_mask_threshold)
+    scores, labels, masks = scores[keep], labels[keep], mask_logits[keep].sigmoid()
+    segments = torch.full(mask_logits.shape[-2:], num_classes, dtype=torch.int32, device=mask_logits.device)
+    if not len(masks):
+        return segments
+    winner = (scores.view(-1, 1, 1) * masks).argmax(dim=0)
+    instance = 0
+    for query, label in enumerate(labels.tolist()):
+        own = masks[query] >= 0.5
+        won = winner == query
+        segment = won & own
+        own_area, won_area = int(own.sum()), int(won.sum())
+        if not (own_area and won_area and segment.any()) or won_area / own_area < overlap_threshold:
+            continue
+        if is_thing[label]:
+            instance += 1
+            segments[segment] = label + instance * INSTANCE_OFFSET
+        else:
+            segments[segment] = label  # every stuff segment of a class is one segment
+    return segments
 
 
 def mask_pool(features: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,14 @@
+import logging
 from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from clipdense.models.heads.mask_classification import mask_combine, semantic_scores
+from clipdense.models.clip import Vocabulary
+from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, mask_combine, panoptic_fusion, semantic_scores
 
 from .clip_encoder_decoder import CLIPEncoderDecoder
 from .postprocess import unflip
@@ -23,17 +26,55 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
 
     The head's ``predict(inputs, metas, test_cfg)`` returns the class map for ``'padded'`` and
     ``(mask logits at the padded input, class logits with a last no-object column)`` for ``'original'``.
+
+    ``test_cfg.panoptic`` (``'original'`` only, as Mask2Former asserts) adds ``pred_panoptic_seg``, the
+    ``panoptic_fusion`` of the same masks and classes at the original size: ``dict(thing_classes=...,
+    object_mask_threshold=0.0, overlap_threshold=0.8)``, thing classes as a class-name file or a list of class
+    (first) names.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        mask_combine(self.test_cfg)  # a bad value fails at build, not at the first image
+        mask_combine(self.test_cfg)  # bad values fail at build, not at the first image
+        self.thing_classes(warn_absent=True)
+
+    def thing_classes(self, warn_absent: bool = False) -> Optional[torch.Tensor]:
+        """Which classes of the current vocabulary are things (bool, (classes,)): those whose first name is in
+        ``thing_classes``, so that a swapped vocabulary keeps the dataset's things it names; None without
+        ``test_cfg.panoptic``. ``warn_absent``: say which thing classes the vocabulary lacks (a typo or a swapped
+        vocabulary)."""
+        panoptic = (self.test_cfg or {}).get('panoptic')
+        if not panoptic:
+            return None
+        if mask_combine(self.test_cfg) != 'original':
+            raise ValueError("panoptic output needs model.test_cfg.mask_combine='original' (the masks at the "
+                             "original size, as Mask2Former's panoptic inference takes them)")
+        unknown_options = set(panoptic) - {'thing_classes', 'object_mask_threshold', 'overlap_threshold'}
+        if unknown_options:
+            raise ValueError(f'model.test_cfg.panoptic has no option {sorted(unknown_options)}: it takes '
+                             'thing_classes, object_mask_threshold and overlap_threshold')
+        if 'thing_classes' not in panoptic:
+            raise ValueError('model.test_cfg.panoptic needs thing_classes: a class-name file or a list of the '
+                             "vocabulary's class names (e.g. thing_classes=['person', 'car'])")
+        if self.num_classes >= INSTANCE_OFFSET:
+            raise ValueError(f'panoptic output encodes segments as class + k * {INSTANCE_OFFSET}: a vocabulary '
+                             f'of {self.num_classes} classes is too large for it')
+        things = Vocabulary.parse(panoptic['thing_classes']).class_names
+        classes = self.vocabulary.class_names
+        if warn_absent:
+            absent = [name for name in things if name not in classes]
+            if absent:
+                print_log(f'{len(absent)} of the {len(things)} panoptic thing classes are not in the vocabulary '
+                          f'(e.g. {absent[:3]}); a class is a thing when its first name is in thing_classes.',
+                          logger='current', level=logging.WARNING)
+        return torch.tensor([name in things for name in classes])
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
         if mask_combine(self.test_cfg) == 'padded':
             return super().predict(inputs, data_samples)
         if self.test_cfg.get('mode', 'whole') != 'whole':
             raise ValueError(f"{type(self).__name__} infers on whole images: set model.test_cfg.mode='whole'")
+        thing_classes = self.thing_classes()
         metas = [sample.metainfo for sample in data_samples] if data_samples is not None else None
         mask_logits, class_logits = self.decode_head.predict(self.extract_feat(inputs), metas, self.test_cfg)
         if data_samples is None:
@@ -42,9 +83,14 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
             masks = mask_logits[index:index + 1]
             if sample.metainfo:
                 masks = self._to_original_size(masks, sample)
-            scores = semantic_scores(masks, class_logits[index:index + 1].to(masks))[0]
+            classes = class_logits[index].to(masks)
+            scores = semantic_scores(masks, classes[None])[0]
             sample.set_data(dict(seg_logits=PixelData(data=scores),
                                  pred_sem_seg=PixelData(data=scores.argmax(dim=0, keepdim=True))))
+            if thing_classes is not None:
+                options = {key: value for key, value in self.test_cfg.panoptic.items() if key != 'thing_classes'}
+                segments = panoptic_fusion(classes, masks[0], thing_classes, **options)
+                sample.set_data(dict(pred_panoptic_seg=PixelData(data=segments[None])))
         return data_samples
 
     @staticmethod
