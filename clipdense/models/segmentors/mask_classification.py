@@ -88,7 +88,7 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
             sample.set_data(dict(seg_logits=PixelData(data=scores),
                                  pred_sem_seg=PixelData(data=scores.argmax(dim=0, keepdim=True))))
             if thing_classes is not None:
-                options = {key: value for key, value in self.test_cfg.panoptic.items() if key != 'thing_classes'}
+                options = {key: value for key, value in self.test_cfg['panoptic'].items() if key != 'thing_classes'}
                 segments = panoptic_fusion(classes, masks[0], thing_classes, **options)
                 sample.set_data(dict(pred_panoptic_seg=PixelData(data=segments[None])))
         return data_samples
