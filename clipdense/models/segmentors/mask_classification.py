@@ -30,22 +30,21 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
     ``test_cfg.panoptic`` (``'original'`` only, as Mask2Former asserts) adds ``pred_panoptic_seg``, the
     ``panoptic_fusion`` of the same masks and classes at the original size: ``dict(thing_classes=...,
     object_mask_threshold=0.0, overlap_threshold=0.8)``, thing classes as a class-name file or a list of class
-    (first) names.
+    (first) names; the settings are read at build.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         mask_combine(self.test_cfg)  # bad values fail at build, not at the first image
-        self.thing_classes(warn_absent=True)
+        self._thing_names, self._panoptic_options = self._read_panoptic_settings()
+        self.thing_classes()
 
-    def thing_classes(self, warn_absent: bool = False) -> Optional[torch.Tensor]:
-        """Which classes of the current vocabulary are things (bool, (classes,)): those whose first name is in
-        ``thing_classes``, so that a swapped vocabulary keeps the dataset's things it names; None without
-        ``test_cfg.panoptic``. ``warn_absent``: say which thing classes the vocabulary lacks (a typo or a swapped
-        vocabulary)."""
+    def _read_panoptic_settings(self) -> tuple:
+        """``test_cfg.panoptic``, checked and read once: (the thing classes' names, the fusion's thresholds), or
+        (None, None) without it; says which thing classes the vocabulary lacks (a typo or a swapped vocabulary)."""
         panoptic = (self.test_cfg or {}).get('panoptic')
         if not panoptic:
-            return None
+            return None, None
         if mask_combine(self.test_cfg) != 'original':
             raise ValueError("panoptic output needs model.test_cfg.mask_combine='original' (the masks at the "
                              "original size, as Mask2Former's panoptic inference takes them)")
@@ -56,18 +55,25 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
         if 'thing_classes' not in panoptic:
             raise ValueError('model.test_cfg.panoptic needs thing_classes: a class-name file or a list of the '
                              "vocabulary's class names (e.g. thing_classes=['person', 'car'])")
+        things = Vocabulary.parse(panoptic['thing_classes']).class_names
+        absent = [name for name in things if name not in self.vocabulary.class_names]
+        if absent:
+            print_log(f'{len(absent)} of the {len(things)} panoptic thing classes are not in the vocabulary '
+                      f'(e.g. {absent[:3]}); a class is a thing when its first name is in thing_classes.',
+                      logger='current', level=logging.WARNING)
+        options = {key: value for key, value in panoptic.items() if key != 'thing_classes'}
+        return frozenset(things), options
+
+    def thing_classes(self) -> Optional[torch.Tensor]:
+        """Which classes of the current vocabulary are things (bool, (classes,)): those whose first name is in
+        ``test_cfg.panoptic.thing_classes``, so that a swapped vocabulary keeps the dataset's things it names;
+        None without ``test_cfg.panoptic``."""
+        if self._thing_names is None:
+            return None
         if self.num_classes >= INSTANCE_OFFSET:
             raise ValueError(f'panoptic output encodes segments as class + k * {INSTANCE_OFFSET}: a vocabulary '
                              f'of {self.num_classes} classes is too large for it')
-        things = Vocabulary.parse(panoptic['thing_classes']).class_names
-        classes = self.vocabulary.class_names
-        if warn_absent:
-            absent = [name for name in things if name not in classes]
-            if absent:
-                print_log(f'{len(absent)} of the {len(things)} panoptic thing classes are not in the vocabulary '
-                          f'(e.g. {absent[:3]}); a class is a thing when its first name is in thing_classes.',
-                          logger='current', level=logging.WARNING)
-        return torch.tensor([name in things for name in classes])
+        return torch.tensor([name in self._thing_names for name in self.vocabulary.class_names])
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
         if mask_combine(self.test_cfg) == 'padded':
@@ -88,8 +94,7 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
             sample.set_data(dict(seg_logits=PixelData(data=scores),
                                  pred_sem_seg=PixelData(data=scores.argmax(dim=0, keepdim=True))))
             if thing_classes is not None:
-                options = {key: value for key, value in self.test_cfg['panoptic'].items() if key != 'thing_classes'}
-                segments = panoptic_fusion(classes, masks[0], thing_classes, **options)
+                segments = panoptic_fusion(classes, masks[0], thing_classes, **self._panoptic_options)
                 sample.set_data(dict(pred_panoptic_seg=PixelData(data=segments[None])))
         return data_samples
 
