@@ -41,11 +41,10 @@ def reattach_closed_log_streams() -> None:
     traceback that a user's fresh process cannot show. Such handlers write to this test's streams: an MMLogger's
     to stdout, where mmengine puts its log (the Runner reuses an earlier test's logger when both started in the
     same second, as its name holds the time to the second), any other to stderr."""
-    mm_loggers = list(MMLogger._instance_dict.values())
-    loggers = [logging.getLogger(), *mm_loggers,
+    loggers = [logging.getLogger(), *MMLogger._instance_dict.values(),
                *(logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger))]
     for logger in loggers:
-        stream = sys.stdout if any(logger is mm_logger for mm_logger in mm_loggers) else sys.stderr
+        stream = sys.stdout if isinstance(logger, MMLogger) else sys.stderr
         for handler in logger.handlers:
             if type(handler) is logging.StreamHandler and getattr(handler.stream, 'closed', False):
                 handler.stream = stream  # not setStream: it flushes the closed stream
