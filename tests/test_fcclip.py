@@ -1,7 +1,8 @@
 """FC-CLIP: the released checkpoint's layout converts and loads (every tensor where the official code reads it,
 checked through the path), the trainable parameters are the official model's, the in-vocabulary classifier, the
 out-of-vocabulary classifier and the geometric ensemble compute what the official code computes, both combination
-orders, the panoptic fusion, training, every config, the tools, and the learning proof on the synthetic world."""
+orders, the panoptic and instance outputs, training, every config, the tools, and the learning proof on the synthetic
+world."""
 import importlib.util
 import os
 import re
@@ -15,7 +16,7 @@ from mmengine.config import Config
 
 from clipdense.apis import inference_model, init_model
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
-from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, mask_pool, panoptic_fusion
+from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, instance_inference, mask_pool, panoptic_fusion
 from clipdense.registry import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,7 +32,7 @@ SCALE = 96  # test short side
 
 
 def tiny_config(vocabulary=('cat', 'dog;puppy', 'sofa'), train_vocabulary=('cat', 'dog', 'table'),
-                clip_file=None, mask_combine='original', panoptic=None):
+                clip_file=None, mask_combine='original', **thing_outputs):
     cfg = Config.fromfile(BASE)
     head = cfg.model.decode_head
     head.update(in_channels=list(STAGES), feat_channels=WIDTH, out_channels=WIDTH, embed_dim=EMBED, num_queries=QUERIES)
@@ -47,7 +48,7 @@ def tiny_config(vocabulary=('cat', 'dog;puppy', 'sofa'), train_vocabulary=('cat'
     head.train_cfg.num_points = 256
     cfg.model.update(clip=dict(name='test-tiny-convnext', pretrained=clip_file), vocabulary=list(vocabulary),
                      train_vocabulary=list(train_vocabulary), text_cache_dir=None)
-    cfg.model.test_cfg = dict(mode='whole', mask_combine=mask_combine, panoptic=panoptic)  # not merged with COCO's
+    cfg.model.test_cfg = dict(mode='whole', mask_combine=mask_combine, **thing_outputs)  # not merged with COCO's
     cfg.test_pipeline = [dict(type='LoadImageFromFile'),
                          dict(type='Detectron2ResizeShortestEdge', scale=SCALE, max_size=4 * SCALE),
                          dict(type='LoadAnnotations'), dict(type='PackSegInputs')]
@@ -420,10 +421,70 @@ def test_panoptic_fusion_merges_stuff_numbers_things_and_drops_occluded_and_void
     assert (segments[:, :2] == 2).all() and (segments[:, 2:4] == 0).all()
 
 
-def test_panoptic_output_fuses_the_semantic_outputs_masks_and_classes():
+def official_instance_inference(mask_cls, mask_pred, thing_ids, test_topk_per_image):
+    """FC-CLIP's ``instance_inference`` (fcclip/fcclip.py) with panoptic metadata, step by step: (masks, scores,
+    classes)."""
+    scores = F.softmax(mask_cls, dim=-1)[:, :-1]
+    num_queries, num_classes = scores.shape
+    labels = torch.arange(num_classes).unsqueeze(0).repeat(num_queries, 1).flatten(0, 1)
+    scores_per_image, topk_indices = scores.flatten(0, 1).topk(test_topk_per_image, sorted=False)
+    labels_per_image = labels[topk_indices]
+    mask_pred = mask_pred[topk_indices // num_classes]
+    keep = torch.zeros_like(scores_per_image).bool()
+    thing_ids = list(thing_ids)  # a dict's values() in the reference: `in` compares a tensor by value there
+    for i, lab in enumerate(labels_per_image):
+        keep[i] = lab in thing_ids
+    scores_per_image, labels_per_image, mask_pred = scores_per_image[keep], labels_per_image[keep], mask_pred[keep]
+    pred_masks = (mask_pred > 0).float()
+    mask_scores = (mask_pred.sigmoid().flatten(1) * pred_masks.flatten(1)).sum(1) / \
+        (pred_masks.flatten(1).sum(1) + 1e-6)
+    return pred_masks, scores_per_image * mask_scores, labels_per_image
+
+
+def assert_instances_are_the_references(instances, mask_cls, mask_pred, thing_ids, top_k):
+    """The same instances as the reference's (whose order is the device's: compared by score), boxes around them."""
+    masks, scores, labels = official_instance_inference(mask_cls, mask_pred, thing_ids, top_k)
+    order = scores.argsort(descending=True)
+    assert torch.equal(instances.labels, labels[order]) and torch.equal(instances.masks, masks[order].bool())
+    torch.testing.assert_close(instances.scores, scores[order], rtol=1e-6, atol=0)
+    for mask, box in zip(instances.masks, instances.bboxes.long().tolist()):
+        rows, columns = torch.where(mask)
+        assert box == ([columns.min(), rows.min(), columns.max() + 1, rows.max() + 1] if len(rows) else [0] * 4)
+
+
+@pytest.mark.parametrize('top_k', [100, 7])
+def test_instance_inference_is_the_references(top_k):
+    generator = torch.Generator().manual_seed(0)
+    classes, thing_ids = 6, {1, 3, 4}
+    is_thing = torch.tensor([index in thing_ids for index in range(classes)])
+    for _ in range(10):
+        class_logits = 3 * torch.randn(20, classes + 1, generator=generator)
+        mask_logits = 4 * torch.randn(20, 6, 8, generator=generator) - 2
+        mask_logits = F.interpolate(mask_logits[None], size=(24, 32), mode='bilinear', align_corners=False)[0]
+        instances = instance_inference(class_logits, mask_logits, is_thing, max_per_image=top_k)
+        assert set(instances.labels.tolist()) <= thing_ids and 0 < len(instances) <= top_k
+        assert instances.scores.shape == (len(instances), ) and instances.masks.dtype == torch.bool
+        assert_instances_are_the_references(instances, class_logits, mask_logits, thing_ids, top_k)
+
+
+def test_instance_inference_scores_by_class_and_mask_probability():
+    # one query, classes 0 (stuff) and 1 (thing), void last; its mask: logit 2 on 3 pixels, -2 elsewhere
+    class_logits = torch.tensor([[0.0, 2.0, -1.0]])
+    mask_logits = torch.full((1, 2, 3), -2.0)
+    mask_logits[0, 0, :] = 2.0
+    instances = instance_inference(class_logits, mask_logits, torch.tensor([False, True]))
+    class_probability = class_logits.softmax(dim=-1)[0, 1]
+    assert instances.labels.tolist() == [1] and instances.masks[0].tolist() == [[True] * 3, [False] * 3]
+    assert instances.scores[0] == pytest.approx(float(class_probability * torch.tensor(2.0).sigmoid()), rel=1e-5)
+    assert instances.bboxes.tolist() == [[0, 0, 3, 1]]
+    assert len(instance_inference(class_logits, mask_logits, torch.tensor([True, False]))) == 1  # the stuff pair
+    assert len(instance_inference(class_logits, mask_logits, torch.tensor([False, False]))) == 0
+
+
+def test_panoptic_and_instance_outputs_use_the_semantic_outputs_masks_and_classes():
     from mmseg.structures import SegDataSample
-    model = build(vocabulary=('cat', 'dog', 'sofa'),
-                  panoptic=dict(thing_classes=['dog', 'sofa'], object_mask_threshold=0.0, overlap_threshold=0.8))
+    model = build(vocabulary=('cat', 'dog', 'sofa'), thing_classes=['dog', 'sofa'],
+                  panoptic=dict(object_mask_threshold=0.0, overlap_threshold=0.8), instance=dict(max_per_image=5))
     images = torch.randn(1, 3, 64, 96)
     meta = dict(ori_shape=(50, 90), img_shape=(50, 90), pad_shape=(64, 96), padding_size=[0, 6, 0, 14],
                 batch_input_shape=(64, 96))
@@ -439,17 +500,24 @@ def test_panoptic_output_fuses_the_semantic_outputs_masks_and_classes():
     expected = in_mmdet_encoding(*official_panoptic_inference(ensembled[0], masks[0], {1, 2}, 0.0, 0.8), 3)
     assert result.pred_panoptic_seg.data.shape == (1, 50, 90) and (expected != 3).any()  # not all void
     assert torch.equal(result.pred_panoptic_seg.data[0], expected)
-    assert 'pred_sem_seg' in result and 'pred_panoptic_seg' not in build().predict(
-        images, [SegDataSample(metainfo=meta)])[0]
+    assert result.pred_instances.masks.shape[1:] == (50, 90) and len(result.pred_instances) == 5
+    assert_instances_are_the_references(result.pred_instances, ensembled[0], masks[0], {1, 2}, 5)
+    plain = build().predict(images, [SegDataSample(metainfo=meta)])[0]
+    assert 'pred_sem_seg' in plain and 'pred_panoptic_seg' not in plain and 'pred_instances' not in plain
 
 
-@pytest.mark.parametrize('combine, panoptic, message', [
-    ('padded', dict(thing_classes=['dog']), "mask_combine='original'"),
-    ('original', dict(object_mask_threshold=0.0), 'needs thing_classes'),
-    ('original', dict(thing_classes=['dog'], overlap=0.8), "no option ['overlap']")])
-def test_panoptic_settings_are_checked_at_build(combine, panoptic, message):
+@pytest.mark.parametrize('combine, settings, message', [
+    ('padded', dict(thing_classes=['dog'], panoptic=dict()), "panoptic output needs model.test_cfg.mask_combine="
+     "'original'"),
+    ('original', dict(panoptic=dict(object_mask_threshold=0.0)), 'panoptic output needs model.test_cfg.thing_classes'),
+    ('original', dict(instance=dict()), 'instance output needs model.test_cfg.thing_classes'),
+    ('original', dict(thing_classes=['dog'], panoptic=dict(overlap=0.8)), "panoptic has no option ['overlap']"),
+    ('original', dict(thing_classes=['dog'], instance=dict(topk=5)), "instance has no option ['topk']: it takes "
+     'max_per_image'),
+    ('original', dict(panoptic=dict(thing_classes=['dog'])), 'thing_classes is model.test_cfg.thing_classes')])
+def test_thing_output_settings_are_checked_at_build(combine, settings, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        build(vocabulary=('cat', 'dog', 'sofa'), mask_combine=combine, panoptic=panoptic)
+        build(vocabulary=('cat', 'dog', 'sofa'), mask_combine=combine, **settings)
 
 
 def test_thing_classes_follow_the_vocabulary_by_name(monkeypatch):
@@ -458,9 +526,8 @@ def test_thing_classes_follow_the_vocabulary_by_name(monkeypatch):
     logged = []
     monkeypatch.setattr('clipdense.models.segmentors.mask_classification.print_log',
                         lambda message, **kwargs: logged.append(message))
-    model = build(vocabulary=('cat', 'dog', 'car'), panoptic=dict(thing_classes=['dog', 'horse', 'car']))
-    assert len(logged) == 1 and "1 of the 3 panoptic thing classes are not in the vocabulary (e.g. ['horse'])" \
-        in logged[0]
+    model = build(vocabulary=('cat', 'dog', 'car'), thing_classes=['dog', 'horse', 'car'], instance=dict())
+    assert len(logged) == 1 and "1 of the 3 thing classes are not in the vocabulary (e.g. ['horse'])" in logged[0]
     assert model.thing_classes().tolist() == [False, True, True]
     model.set_vocabulary(['horse', 'sofa'])
     assert model.thing_classes().tolist() == [True, False]
@@ -531,9 +598,9 @@ def test_test_configs_hold_the_reference_values(name):
     assert cfg.model.train_vocabulary.endswith('fcclip/coco_panoptic133.txt')
     assert cfg.model.test_cfg.mask_combine == combine
     if combine == 'original':  # where the reference infers panoptic output too
-        assert_panoptic_settings(cfg, name)
+        assert_thing_output_settings(cfg, name)
     else:
-        assert 'panoptic' not in cfg.model.test_cfg
+        assert not {'thing_classes', 'panoptic', 'instance'} & set(cfg.model.test_cfg)
     assert cfg.model.clip == dict(name='convnext_large_d_320', pretrained='laion2b_s29b_b131k_ft_soup')
     resize = cfg.test_dataloader.dataset.pipeline[1]
     assert resize == dict(type='Detectron2ResizeShortestEdge', scale=short_side,
@@ -549,16 +616,17 @@ THING_LABELS = {'coco': list(range(80)), 'cityscapes': list(range(11, 19)), 'ade
     126, 127, 129, 130, 132, 133, 134, 135, 136, 137, 138, 139, 142, 143, 144, 146, 147, 148, 149]}
 
 
-def assert_panoptic_settings(cfg, name):
-    panoptic = cfg.model.test_cfg.panoptic
-    assert (panoptic.object_mask_threshold, panoptic.overlap_threshold) == (0.0, 0.8)
-    things = Vocabulary.parse(panoptic.thing_classes).class_names
+def assert_thing_output_settings(cfg, name):
+    test_cfg = cfg.model.test_cfg
+    assert (test_cfg.panoptic.object_mask_threshold, test_cfg.panoptic.overlap_threshold) == (0.0, 0.8)
+    assert test_cfg.instance == dict(max_per_image=100)  # detectron2's TEST.DETECTIONS_PER_IMAGE
+    things = Vocabulary.parse(test_cfg.thing_classes).class_names
     assert [Vocabulary.parse(cfg.model.vocabulary).class_names.index(thing) for thing in things] == THING_LABELS[name]
 
 
 def test_training_config_holds_the_reference_values():
     cfg = Config.fromfile(BASE)
-    assert_panoptic_settings(cfg, 'coco')
+    assert_thing_output_settings(cfg, 'coco')
     head = cfg.model.decode_head
     assert (head.num_queries, head.alpha, head.beta, head.transformer_decoder.num_layers) == (250, 0.4, 0.8, 9)
     assert head.pixel_decoder.encoder.layer_cfg.ffn_cfg.feedforward_channels == 1024

@@ -1,9 +1,10 @@
 # FC-CLIP ConvNeXt-L trained on COCO panoptic (fcclip_convnext-l_coco-panoptic-1024x1024.py), evaluated on
 # ADE20K-150 without training, with FC-CLIP's ADE-150 synonyms (64 of the 150 classes share a name with COCO's and
 # count as seen in the ensemble). Whole image at short side 800 (long side at most 1333); the reference infers
-# panoptic output on ADE too, so masks are resized to the original image before combining ('original'), and
-# so does this config (pred_panoptic_seg: FC-CLIP's 100 ADE thing classes, object-mask threshold 0.0, overlap
-# 0.8; no PQ here: mmdet's panoptic metric needs panopticapi, which is not on PyPI).
+# panoptic and instance output on ADE too, so masks are resized to the original image before combining
+# ('original'), and so does this config (pred_panoptic_seg and pred_instances of FC-CLIP's 100 ADE thing classes:
+# object-mask threshold 0.0, overlap 0.8, 100 instances per image; no PQ here: mmdet's panoptic metric needs
+# panopticapi, which is not on PyPI; no mask AP: no ADE instance loader).
 # Reference (README, test log): mIoU 34.1 (34.0658). The released checkpoint was selected by ADE20K PQ (maintainer,
 # fc-clip issue #13), so its ADE figures are not clean zero-shot. Test only:
 #   python tools/test.py configs/fcclip/fcclip_convnext-l_coco-panoptic_ade150.py CHECKPOINT
@@ -14,10 +15,9 @@ _base_ = [
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/ade150.txt',
              test_cfg=dict(
                  mask_combine='original',
-                 panoptic=dict(
-                     thing_classes='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/ade150_things.txt',
-                     object_mask_threshold=0.0,
-                     overlap_threshold=0.8)))
+                 thing_classes='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/ade150_things.txt',
+                 panoptic=dict(object_mask_threshold=0.0, overlap_threshold=0.8),
+                 instance=dict(max_per_image=100)))
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Detectron2ResizeShortestEdge', scale=800, max_size=1333),

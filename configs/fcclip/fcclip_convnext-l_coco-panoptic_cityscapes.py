@@ -1,8 +1,9 @@
 # FC-CLIP ConvNeXt-L trained on COCO panoptic (fcclip_convnext-l_coco-panoptic-1024x1024.py), evaluated on
 # Cityscapes (19 classes) without training, with FC-CLIP's names (cityscapes.txt). The reference infers panoptic
-# output here too (masks resized to the original image before combining, 'original') at short side 1024, long side
-# at most 2560; so does this config (pred_panoptic_seg: the 8 Cityscapes thing classes, object-mask threshold 0.0,
-# overlap 0.8; no PQ here: mmdet's panoptic metric needs panopticapi, which is not on PyPI).
+# and instance output here too (masks resized to the original image before combining, 'original') at short side
+# 1024, long side at most 2560; so does this config (pred_panoptic_seg and pred_instances of the 8 Cityscapes thing
+# classes: object-mask threshold 0.0, overlap 0.8, 100 instances per image; no PQ here: mmdet's panoptic metric
+# needs panopticapi, which is not on PyPI; no mask AP: no Cityscapes instance loader).
 # Reference (README, test log): mIoU 56.2 (56.2381).
 # Test only:
 #   python tools/test.py configs/fcclip/fcclip_convnext-l_coco-panoptic_cityscapes.py CHECKPOINT
@@ -13,10 +14,9 @@ _base_ = [
 model = dict(vocabulary='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/cityscapes.txt',
              test_cfg=dict(
                  mask_combine='original',
-                 panoptic=dict(
-                     thing_classes='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/cityscapes_things.txt',
-                     object_mask_threshold=0.0,
-                     overlap_threshold=0.8)))
+                 thing_classes='{{fileDirname}}/../../clipdense/datasets/vocabularies/fcclip/cityscapes_things.txt',
+                 panoptic=dict(object_mask_threshold=0.0, overlap_threshold=0.8),
+                 instance=dict(max_per_image=100)))
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Detectron2ResizeShortestEdge', scale=1024, max_size=2560),

@@ -1,9 +1,11 @@
 """What mask-classification heads (SAN, FC-CLIP) share: class logits per class from logits per name, the
-semantic combination of masks and classes, the panoptic fusion, mask pooling, and how the segmentor combines them
-at test time."""
+semantic combination of masks and classes, the panoptic and instance outputs, mask pooling, and how the segmentor
+combines them at test time."""
 import torch
 import torch.nn.functional as F
 from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmdet.structures.mask import mask2bbox
+from mmengine.structures import InstanceData
 
 from clipdense.models.clip import ClassEmbeddings, max_over_synonyms
 
@@ -71,6 +73,27 @@ def panoptic_fusion(class_logits: torch.Tensor, mask_logits: torch.Tensor, is_th
         else:
             segments[segment] = label  # every stuff segment of a class is one segment
     return segments
+
+
+def instance_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, is_thing: torch.Tensor,
+                       max_per_image: int = 100) -> InstanceData:
+    """Mask2Former's instance inference as FC-CLIP runs it (``instance_inference`` with panoptic metadata) for one
+    image: the ``max_per_image`` best (query, class) pairs of softmax(``class_logits``) (Q, classes + 1) without
+    the void column, those of thing classes kept (``is_thing`` (classes,)); each instance's mask is its query's
+    logit > 0 (``mask_logits`` (Q, H, W)) and its score the class probability × the mean sigmoid inside that
+    mask. Instances come best score first. ``bboxes`` are the masks' boxes (the reference leaves them zero)."""
+    num_classes = class_logits.shape[-1] - 1
+    probs = class_logits.softmax(dim=-1)[:, :-1].flatten()
+    class_scores, pairs = probs.topk(min(max_per_image, len(probs)))
+    queries, labels = pairs // num_classes, pairs % num_classes
+    things = is_thing.to(labels.device)[labels]
+    class_scores, queries, labels = class_scores[things], queries[things], labels[things]
+    logits = mask_logits[queries]
+    masks = logits > 0
+    mask_scores = (logits.sigmoid() * masks).flatten(1).sum(dim=1) / (masks.flatten(1).sum(dim=1) + 1e-6)
+    scores, order = (class_scores * mask_scores).sort(descending=True)
+    masks = masks[order]
+    return InstanceData(masks=masks, bboxes=mask2bbox(masks).to(logits.dtype), scores=scores, labels=labels[order])
 
 
 def mask_pool(features: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from clipdense.models.clip import Vocabulary
-from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, mask_combine, panoptic_fusion, semantic_scores
+from clipdense.models.heads.mask_classification import (INSTANCE_OFFSET, instance_inference, mask_combine,
+                                                        panoptic_fusion, semantic_scores)
 
 from .clip_encoder_decoder import CLIPEncoderDecoder
 from .postprocess import unflip
@@ -27,50 +28,58 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
     The head's ``predict(inputs, metas, test_cfg)`` returns the class map for ``'padded'`` and
     ``(mask logits at the padded input, class logits with a last no-object column)`` for ``'original'``.
 
-    ``test_cfg.panoptic`` (``'original'`` only, as Mask2Former asserts) adds ``pred_panoptic_seg``, the
-    ``panoptic_fusion`` of the same masks and classes at the original size: ``dict(thing_classes=...,
-    object_mask_threshold=0.0, overlap_threshold=0.8)``, thing classes as a class-name file or a list of class
-    (first) names; the settings are read at build.
+    Thing outputs (``'original'`` only, as Mask2Former asserts), on the same masks and classes at the original
+    size, for the classes of ``test_cfg.thing_classes`` (a class-name file or a list of class (first) names):
+
+    * ``test_cfg.panoptic = dict(object_mask_threshold=0.0, overlap_threshold=0.8)`` adds ``pred_panoptic_seg``
+      (``panoptic_fusion``);
+    * ``test_cfg.instance = dict(max_per_image=100)`` adds ``pred_instances`` (``instance_inference``).
+
+    The settings are read and checked at build.
     """
+    THING_OUTPUTS = dict(panoptic=('object_mask_threshold', 'overlap_threshold'), instance=('max_per_image', ))
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         mask_combine(self.test_cfg)  # bad values fail at build, not at the first image
-        self._thing_names, self._panoptic_options = self._read_panoptic_settings()
+        self._thing_names, self._thing_outputs = self._read_thing_output_settings()
         self.thing_classes()
 
-    def _read_panoptic_settings(self) -> tuple:
-        """``test_cfg.panoptic``, checked and read once: (the thing classes' names, the fusion's thresholds), or
-        (None, None) without it; says which thing classes the vocabulary lacks (a typo or a swapped vocabulary)."""
-        panoptic = (self.test_cfg or {}).get('panoptic')
-        if not panoptic:
-            return None, None
+    def _read_thing_output_settings(self) -> tuple:
+        """``test_cfg.thing_classes``, ``.panoptic`` and ``.instance``, checked and read once: (the thing classes'
+        names, {output: its options}), or (None, {}) without thing outputs; says which thing classes the
+        vocabulary lacks (a typo or a swapped vocabulary)."""
+        test_cfg = self.test_cfg or {}
+        outputs = {output: dict(test_cfg[output]) for output in self.THING_OUTPUTS if test_cfg.get(output) is not None}
+        for output, options in outputs.items():
+            unknown_options = set(options) - set(self.THING_OUTPUTS[output])
+            if unknown_options:
+                hint = ' (thing_classes is model.test_cfg.thing_classes)' if 'thing_classes' in unknown_options else ''
+                raise ValueError(f'model.test_cfg.{output} has no option {sorted(unknown_options)}{hint}: it takes '
+                                 f'{", ".join(self.THING_OUTPUTS[output])}')
+        if not outputs:
+            return None, {}
         if mask_combine(self.test_cfg) != 'original':
-            raise ValueError("panoptic output needs model.test_cfg.mask_combine='original' (the masks at the "
-                             "original size, as Mask2Former's panoptic inference takes them)")
-        unknown_options = set(panoptic) - {'thing_classes', 'object_mask_threshold', 'overlap_threshold'}
-        if unknown_options:
-            raise ValueError(f'model.test_cfg.panoptic has no option {sorted(unknown_options)}: it takes '
-                             'thing_classes, object_mask_threshold and overlap_threshold')
-        if 'thing_classes' not in panoptic:
-            raise ValueError('model.test_cfg.panoptic needs thing_classes: a class-name file or a list of the '
-                             "vocabulary's class names (e.g. thing_classes=['person', 'car'])")
-        things = Vocabulary.parse(panoptic['thing_classes']).class_names
+            raise ValueError(f"{' and '.join(outputs)} output needs model.test_cfg.mask_combine='original' (the masks "
+                             "at the original size, as Mask2Former's inference takes them)")
+        if test_cfg.get('thing_classes') is None:
+            raise ValueError(f"{' and '.join(outputs)} output needs model.test_cfg.thing_classes: a class-name file "
+                             "or a list of the vocabulary's class names (e.g. thing_classes=['person', 'car'])")
+        things = Vocabulary.parse(test_cfg['thing_classes']).class_names
         absent = [name for name in things if name not in self.vocabulary.class_names]
         if absent:
-            print_log(f'{len(absent)} of the {len(things)} panoptic thing classes are not in the vocabulary '
+            print_log(f'{len(absent)} of the {len(things)} thing classes are not in the vocabulary '
                       f'(e.g. {absent[:3]}); a class is a thing when its first name is in thing_classes.',
                       logger='current', level=logging.WARNING)
-        options = {key: value for key, value in panoptic.items() if key != 'thing_classes'}
-        return frozenset(things), options
+        return frozenset(things), outputs
 
     def thing_classes(self) -> Optional[torch.Tensor]:
         """Which classes of the current vocabulary are things (bool, (classes,)): those whose first name is in
-        ``test_cfg.panoptic.thing_classes``, so that a swapped vocabulary keeps the dataset's things it names;
-        None without ``test_cfg.panoptic``."""
+        ``test_cfg.thing_classes``, so that a swapped vocabulary keeps the dataset's things it names; None
+        without thing outputs."""
         if self._thing_names is None:
             return None
-        if self.num_classes >= INSTANCE_OFFSET:
+        if 'panoptic' in self._thing_outputs and self.num_classes >= INSTANCE_OFFSET:
             raise ValueError(f'panoptic output encodes segments as class + k * {INSTANCE_OFFSET}: a vocabulary '
                              f'of {self.num_classes} classes is too large for it')
         return torch.tensor([name in self._thing_names for name in self.vocabulary.class_names])
@@ -93,9 +102,12 @@ class MaskClassificationSegmentor(CLIPEncoderDecoder):
             scores = semantic_scores(masks, classes[None])[0]
             sample.set_data(dict(seg_logits=PixelData(data=scores),
                                  pred_sem_seg=PixelData(data=scores.argmax(dim=0, keepdim=True))))
-            if thing_classes is not None:
-                segments = panoptic_fusion(classes, masks[0], thing_classes, **self._panoptic_options)
+            if 'panoptic' in self._thing_outputs:
+                segments = panoptic_fusion(classes, masks[0], thing_classes, **self._thing_outputs['panoptic'])
                 sample.set_data(dict(pred_panoptic_seg=PixelData(data=segments[None])))
+            if 'instance' in self._thing_outputs:
+                sample.pred_instances = instance_inference(classes, masks[0], thing_classes,
+                                                           **self._thing_outputs['instance'])
         return data_samples
 
     @staticmethod
