@@ -7,6 +7,7 @@ import importlib.util
 import os
 import re
 
+import cv2
 import numpy as np
 import open_clip
 import pytest
@@ -752,6 +753,51 @@ def test_panoptic_training_supervises_one_mask_per_instance(tmp_path):
                                     True)
     losses = model.loss(batch['inputs'], batch['data_samples'])
     assert torch.isfinite(sum(value for key, value in losses.items() if 'loss' in key))
+
+
+def test_coco_config_scores_miou_and_pq_on_the_panoptic_release(tmp_path):
+    """The COCO config's evaluation reads the panoptic release itself: a prediction equal to the ground truth
+    scores 100 mIoU and 100 PQ; with one person missed and the crowd predicted as a car, PQ counts the miss (a FN)
+    and not the car (on a crowd region of its class)."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.structures import PixelData
+
+    from clipdense.registry import DATASETS
+    classes = write_coco_panoptic(tmp_path)
+    cfg = Config.fromfile(BASE)
+    dataset = DATASETS.build(dict(
+        cfg.val_dataloader.dataset, data_root=str(tmp_path), ann_file='annotations/panoptic_train2017.json',
+        data_prefix=dict(img_path='train2017', seg_map_path='annotations/panoptic_train2017')))
+    things = dataset.metainfo['thing_classes']  # the metric's; the model's (FC-CLIP's names) are the same classes
+    model_vocabulary = Vocabulary.parse(cfg.model.vocabulary).class_names
+    assert [model_vocabulary.index(name) for name in Vocabulary.parse(cfg.model.test_cfg.thing_classes).class_names] \
+        == [classes.index(name) for name in things]
+
+    def evaluate(miss_a_person):
+        evaluator = Evaluator(cfg.val_evaluator)
+        evaluator.dataset_meta = dataset.metainfo
+        for index in range(len(dataset)):
+            sample = dataset[index]['data_samples']
+            rgb = cv2.imread(sample.seg_map_path)[..., ::-1].astype(np.int64)
+            ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+            segments = torch.full(ids.shape, len(classes), dtype=torch.int32)
+            for number, segment in enumerate(sample.segments_info, start=1):
+                thing = classes[segment['label']] in things
+                segments[torch.from_numpy(ids == segment['id'])] = \
+                    segment['label'] + (number * INSTANCE_OFFSET if thing else 0)
+            if miss_a_person and index == 0:
+                segments[:10, :20] = len(classes)
+            sample.pred_panoptic_seg = PixelData(data=segments[None])
+            sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
+            evaluator.process([sample])
+        return evaluator.evaluate(len(dataset))
+
+    perfect = evaluate(miss_a_person=False)
+    assert perfect['mIoU'] == 100 and perfect['panoptic/PQ'] == perfect['panoptic/PQ_things'] == 100
+    missed = evaluate(miss_a_person=True)
+    # person: 1 TP of IoU 1, 1 FN → PQ 1 / 1.5; dog, sky, grass: 100; the car on the crowd counts nowhere
+    assert missed['panoptic/PQ'] == pytest.approx((100 / 1.5 + 300) / 4, abs=0.01)
+    assert missed['panoptic/PQ_things'] == pytest.approx((100 / 1.5 + 100) / 2, abs=0.01)
 
 
 # ---- the learning proof -----------------------------------------------------------------------------------------

@@ -13,12 +13,14 @@ from .utils import check_data_paths
 class COCOPanopticSegDataset(BaseSegDataset):
     """COCO panoptic 2017 (133 classes: 80 things then 53 stuff, mmdet's ``CocoPanopticDataset`` order): images, the
     panoptic PNGs (segment id = R + 256·G + 256²·B) and each image's ``segments_info`` from the panoptic json, with
-    category ids mapped to the contiguous class index. Read the annotations with ``LoadPanopticAnnotations``.
+    category ids mapped to the contiguous class index; the meta's ``thing_classes`` are the 80 things. Read the
+    annotations with ``LoadPanopticAnnotations``.
 
     Typical use: ``data_root='data/coco'``, ``ann_file='annotations/panoptic_train2017.json'``,
     ``data_prefix=dict(img_path='train2017', seg_map_path='annotations/panoptic_train2017')``.
     """
-    METAINFO = dict(classes=CocoPanopticDataset.METAINFO['classes'], palette=CocoPanopticDataset.METAINFO['palette'])
+    METAINFO = dict(classes=CocoPanopticDataset.METAINFO['classes'], palette=CocoPanopticDataset.METAINFO['palette'],
+                    thing_classes=CocoPanopticDataset.METAINFO['thing_classes'])
 
     def __init__(self, ann_file: str, **kwargs) -> None:
         super().__init__(ann_file=ann_file, reduce_zero_label=False, **kwargs)

@@ -1,7 +1,7 @@
-# COCO panoptic 2017, 133 classes. Training reads the panoptic annotations (panoptic_train2017.json and PNGs): one
-# mask per non-crowd segment, as Mask2Former and FC-CLIP train. Evaluation reads the 133-class semantic maps
-# (panoptic_semseg_val2017/*.png: class index, 255 void) written by detectron2's
-# prepare_coco_semantic_annos_from_panoptic_annos.py (shipped with FC-CLIP), for mIoU. Layout: docs/datasets.md.
+# COCO panoptic 2017, 133 classes, read from the panoptic release (panoptic_{train,val}2017.json and PNGs). Training:
+# one mask per non-crowd segment, as Mask2Former and FC-CLIP train. Evaluation: the semantic map of the segments
+# (crowd regions keep their class, void 255: detectron2's panoptic_semseg maps) for mIoU, and the segments with
+# their segments_info for PQ (PanopticQualityMetric). Layout: docs/datasets.md.
 data_root = 'data/coco'
 crop_size = (1024, 1024)
 # Large-scale jitter (detectron2's LSJ: flip, resize to 0.1-2.0 of 1024, 1024 crop padded with pixel 128).
@@ -17,8 +17,10 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Detectron2ResizeShortestEdge', scale=800, max_size=1333),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
+    dict(type='LoadPanopticAnnotations'),
+    dict(type='PackSegInputs',
+         meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip',
+                    'flip_direction', 'reduce_zero_label', 'segments_info')),
 ]
 train_dataloader = dict(
     batch_size=2,
@@ -33,9 +35,9 @@ val_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='COCOPanopticSemanticDataset', data_root=data_root,
-                 data_prefix=dict(img_path='val2017', seg_map_path='panoptic_semseg_val2017'),
+    dataset=dict(type='COCOPanopticSegDataset', data_root=data_root, ann_file='annotations/panoptic_val2017.json',
+                 data_prefix=dict(img_path='val2017', seg_map_path='annotations/panoptic_val2017'),
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']), dict(type='PanopticQualityMetric')]
 test_evaluator = val_evaluator
