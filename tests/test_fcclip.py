@@ -14,8 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmdet.structures.mask import mask2bbox
 
 from clipdense.apis import inference_model, init_model
+from clipdense.evaluation.panoptic_quality_metric import panoptic_ids
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
 from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, instance_inference, mask_pool, panoptic_fusion
 from clipdense.registry import MODELS
@@ -755,16 +757,44 @@ def test_panoptic_training_supervises_one_mask_per_instance(tmp_path):
     assert torch.isfinite(sum(value for key, value in losses.items() if 'loss' in key))
 
 
-def test_coco_config_scores_miou_and_pq_on_the_panoptic_release(tmp_path):
-    """The COCO config's evaluation reads the panoptic release itself: a prediction equal to the ground truth
-    scores 100 mIoU and 100 PQ; with one person missed and the crowd predicted as a car, PQ counts the miss (a FN)
-    and not the car (on a crowd region of its class)."""
+def write_coco_instances(root, classes):
+    """COCO's instance json beside ``write_coco_panoptic``'s images: each thing segment as an RLE mask (crowd
+    segments as crowd annotations), the 80 thing categories with the panoptic json's ids."""
+    import json
+
+    import pycocotools.mask as mask_utils
+    with open(root / 'annotations/panoptic_train2017.json') as f:
+        panoptic = json.load(f)
+    things = {category['id'] for category in panoptic['categories'] if category['isthing']}
+    annotations = []
+    for annotation in panoptic['annotations']:
+        png = root / 'annotations/panoptic_train2017' / annotation['file_name']
+        ids = panoptic_ids(cv2.imread(str(png))[..., ::-1])
+        for segment in annotation['segments_info']:
+            if segment['category_id'] not in things:
+                continue
+            rle = mask_utils.encode(np.asfortranarray((ids == segment['id']).astype(np.uint8)))
+            annotations.append(dict(id=len(annotations) + 1, image_id=annotation['image_id'],
+                                    category_id=segment['category_id'], iscrowd=segment['iscrowd'],
+                                    segmentation=dict(size=rle['size'], counts=rle['counts'].decode()),
+                                    area=float(mask_utils.area(rle)), bbox=segment['bbox']))
+    categories = [category for category in panoptic['categories'] if category['isthing']]
+    with open(root / 'annotations/instances_train2017.json', 'w') as f:
+        json.dump(dict(images=panoptic['images'], annotations=annotations, categories=categories), f)
+
+
+def test_coco_config_scores_miou_pq_and_mask_ap_on_the_coco_release(tmp_path):
+    """The COCO config's evaluation reads the panoptic release (mIoU, PQ) and COCO's instance json (mask AP):
+    predictions equal to the ground truth score 100 mIoU, 100 PQ and mask AP 1; with one person missed and the
+    crowd predicted as a car, PQ counts the miss (a FN) and not the car (on a crowd region of its class)."""
     from mmengine.evaluator import Evaluator
-    from mmengine.structures import PixelData
+    from mmengine.structures import InstanceData, PixelData
 
     from clipdense.registry import DATASETS
     classes = write_coco_panoptic(tmp_path)
+    write_coco_instances(tmp_path, classes)
     cfg = Config.fromfile(BASE)
+    cfg.val_evaluator[2].ann_file = str(tmp_path / 'annotations/instances_train2017.json')
     dataset = DATASETS.build(dict(
         cfg.val_dataloader.dataset, data_root=str(tmp_path), ann_file='annotations/panoptic_train2017.json',
         data_prefix=dict(img_path='train2017', seg_map_path='annotations/panoptic_train2017')))
@@ -778,22 +808,29 @@ def test_coco_config_scores_miou_and_pq_on_the_panoptic_release(tmp_path):
         evaluator.dataset_meta = dataset.metainfo
         for index in range(len(dataset)):
             sample = dataset[index]['data_samples']
-            rgb = cv2.imread(sample.seg_map_path)[..., ::-1].astype(np.int64)
-            ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+            ids = panoptic_ids(cv2.imread(sample.seg_map_path)[..., ::-1])
             segments = torch.full(ids.shape, len(classes), dtype=torch.int32)
+            masks, labels = [], []
             for number, segment in enumerate(sample.segments_info, start=1):
+                inside = torch.from_numpy(ids == segment['id'])
                 thing = classes[segment['label']] in things
-                segments[torch.from_numpy(ids == segment['id'])] = \
-                    segment['label'] + (number * INSTANCE_OFFSET if thing else 0)
+                segments[inside] = segment['label'] + (number * INSTANCE_OFFSET if thing else 0)
+                if thing and not segment['iscrowd']:
+                    masks.append(inside)
+                    labels.append(segment['label'])
             if miss_a_person and index == 0:
                 segments[:10, :20] = len(classes)
             sample.pred_panoptic_seg = PixelData(data=segments[None])
             sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
+            masks = torch.stack(masks)
+            sample.pred_instances = InstanceData(masks=masks, labels=torch.tensor(labels),
+                                                 scores=torch.ones(len(masks)), bboxes=mask2bbox(masks))
             evaluator.process([sample])
         return evaluator.evaluate(len(dataset))
 
     perfect = evaluate(miss_a_person=False)
     assert perfect['mIoU'] == 100 and perfect['panoptic/PQ'] == perfect['panoptic/PQ_things'] == 100
+    assert perfect['coco/segm_mAP'] == 1.0
     missed = evaluate(miss_a_person=True)
     # person: 1 TP of IoU 1, 1 FN → PQ 1 / 1.5; dog, sky, grass: 100; the car on the crowd counts nowhere
     assert missed['panoptic/PQ'] == pytest.approx((100 / 1.5 + 300) / 4, abs=0.01)

@@ -13,8 +13,8 @@ from .utils import check_data_paths
 class COCOPanopticSegDataset(BaseSegDataset):
     """COCO panoptic 2017 (133 classes: 80 things then 53 stuff, mmdet's ``CocoPanopticDataset`` order): images, the
     panoptic PNGs (segment id = R + 256·G + 256²·B) and each image's ``segments_info`` from the panoptic json, with
-    category ids mapped to the contiguous class index; the meta's ``thing_classes`` are the 80 things. Read the
-    annotations with ``LoadPanopticAnnotations``.
+    category ids mapped to the contiguous class index, and the COCO ``img_id`` (for mmdet's ``CocoMetric``); the
+    meta's ``thing_classes`` are the 80 things. Read the annotations with ``LoadPanopticAnnotations``.
 
     Typical use: ``data_root='data/coco'``, ``ann_file='annotations/panoptic_train2017.json'``,
     ``data_prefix=dict(img_path='train2017', seg_map_path='annotations/panoptic_train2017')``.
@@ -41,6 +41,7 @@ class COCOPanopticSegDataset(BaseSegDataset):
             segments = [dict(id=segment['id'], label=to_class[segment['category_id']], iscrowd=segment['iscrowd'])
                         for segment in annotation['segments_info']]
             data_list.append(dict(img_path=osp.join(self.data_prefix['img_path'], image['file_name']),
+                                  img_id=annotation['image_id'],
                                   seg_map_path=osp.join(self.data_prefix['seg_map_path'], annotation['file_name']),
                                   segments_info=segments, label_map=self.label_map, reduce_zero_label=False,
                                   seg_fields=[]))

@@ -1,7 +1,8 @@
 # COCO panoptic 2017, 133 classes, read from the panoptic release (panoptic_{train,val}2017.json and PNGs). Training:
 # one mask per non-crowd segment, as Mask2Former and FC-CLIP train. Evaluation: the semantic map of the segments
 # (crowd regions keep their class, void 255: detectron2's panoptic_semseg maps) for mIoU, and the segments with
-# their segments_info for PQ (PanopticQualityMetric). Layout: docs/datasets.md.
+# their segments_info for PQ (PanopticQualityMetric); img_id lets mmdet's CocoMetric score instance output against
+# instances_val2017.json. Layout: docs/datasets.md.
 data_root = 'data/coco'
 crop_size = (1024, 1024)
 # Large-scale jitter (detectron2's LSJ: flip, resize to 0.1-2.0 of 1024, 1024 crop padded with pixel 128).
@@ -20,7 +21,7 @@ test_pipeline = [
     dict(type='LoadPanopticAnnotations'),
     dict(type='PackSegInputs',
          meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                    'flip_direction', 'reduce_zero_label', 'segments_info')),
+                    'flip_direction', 'reduce_zero_label', 'segments_info', 'img_id')),
 ]
 train_dataloader = dict(
     batch_size=2,
