@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmdet.structures.mask import mask2bbox
 
 from clipdense.apis import inference_model, init_model
-from clipdense.evaluation.panoptic_quality_metric import panoptic_ids
+from clipdense.datasets.transforms.panoptic import panoptic_ids
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
 from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, instance_inference, mask_pool, panoptic_fusion
 from clipdense.registry import MODELS

@@ -12,17 +12,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from prettytable import PrettyTable
 
+from clipdense.datasets.transforms.panoptic import panoptic_ids
 from clipdense.models.clip.vocabulary import Vocabulary
 from clipdense.registry import METRICS
 
 VOID = 0  # panopticapi's id of unlabelled pixels, in ground truth and prediction alike
 PAIR_OFFSET = 256 * 256 * 256  # the largest COCO-panoptic segment id + 1: (gt, pred) id pairs as one integer
-
-
-def panoptic_ids(rgb: np.ndarray) -> np.ndarray:
-    """COCO-panoptic PNG colours (H, W, 3 RGB) → segment ids R + 256·G + 256²·B."""
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
 
 
 def segments_of_prediction(segment_map: np.ndarray, num_classes: int) -> tuple:

@@ -12,6 +12,12 @@ from clipdense.registry import TRANSFORMS
 NO_SEGMENT = 255
 
 
+def panoptic_ids(rgb: np.ndarray) -> np.ndarray:
+    """COCO-panoptic PNG colours (H, W, 3 RGB) → segment ids R + 256·G + 256²·B (0: void)."""
+    rgb = rgb.astype(np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
+
+
 @TRANSFORMS.register_module()
 class LoadPanopticAnnotations(BaseTransform):
     """Read a COCO-panoptic PNG (segment id = R + 256·G + 256²·B) with its ``segments_info``.
@@ -32,8 +38,7 @@ class LoadPanopticAnnotations(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         data = fileio.get(results['seg_map_path'], backend_args=self.backend_args)
-        rgb = mmcv.imfrombytes(data, flag='color', channel_order='rgb', backend='cv2').astype(np.int64)
-        ids = rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
+        ids = panoptic_ids(mmcv.imfrombytes(data, flag='color', channel_order='rgb', backend='cv2'))
         semantic = np.full(ids.shape, 255, dtype=np.uint8)
         segments = np.full(ids.shape, NO_SEGMENT, dtype=np.uint8)
         labels = []
