@@ -46,10 +46,10 @@ def image_panoptic_statistics(gt_ids: np.ndarray, gt_segments: Sequence[dict], p
     pairs, pair_areas = np.unique(gt_ids * PAIR_OFFSET + pred_ids, return_counts=True)
     intersections = {(int(pair) // PAIR_OFFSET, int(pair) % PAIR_OFFSET): int(area)
                      for pair, area in zip(pairs, pair_areas)}
-    gt_ids_present, gt_areas = np.unique(gt_ids, return_counts=True)
-    gt_area = dict(zip(gt_ids_present.tolist(), gt_areas.tolist()))
-    pred_ids_present, pred_areas = np.unique(pred_ids, return_counts=True)
-    pred_area = dict(zip(pred_ids_present.tolist(), pred_areas.tolist()))
+    gt_area, pred_area = defaultdict(int), defaultdict(int)  # each segment's area: the sum of its intersections
+    for (gt_id, pred_id), intersection in intersections.items():
+        gt_area[gt_id] += intersection
+        pred_area[pred_id] += intersection
 
     statistics = defaultdict(lambda: np.zeros(4))
     matched_gt, matched_pred = set(), set()
