@@ -20,9 +20,11 @@ demo: install
 		$(if $(DEMO_VOCAB),--vocab "$(DEMO_VOCAB)")
 
 # Every test, slow ones included (what CI runs), with the 25 slowest listed at the end (the suite has a ~45-minute
-# budget on 2 cores). `make test-fast` or plain `pytest` skip the slow ones.
+# budget on 2 cores), on TEST_WORKERS pytest-xdist workers of one thread each, stealing work from each other.
+# `make test-fast` or plain `pytest` skip the slow ones.
+TEST_WORKERS ?= 2
 test: install
-	$(PYTHON) -m pytest -m "" -q --durations=25
+	$(PYTHON) -m pytest -m "" -q --durations=25 -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: install
 	$(PYTHON) -m pytest -q

@@ -8,6 +8,10 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 # torch's OpenMP threads busy-wait by default; on 2 shared cores that slows every test many times over.
 # (Read when torch loads, hence before the imports below.)
 os.environ.setdefault('OMP_WAIT_POLICY', 'passive')
+# `make test` runs two pytest-xdist workers; each takes one core (and so do the tools it starts): two
+# single-threaded tests finish sooner than the same two in turn on both cores, whose small matrices split poorly.
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ['OMP_NUM_THREADS'] = '1'
 
 import open_clip  # noqa: E402
 import pytest  # noqa: E402
@@ -30,6 +34,16 @@ TINY_VIT4 = dict(embed_dim=32, quick_gelu=True,
                  text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=2))
 TINY_CONFIGS = {'test-tiny-vit': TINY_VIT, 'test-tiny-vit4': TINY_VIT4, 'test-tiny-rn': TINY_RN,
                 'test-tiny-convnext': TINY_CONVNEXT}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests first (learning proofs, then the other slow ones), so that workers sharing the queue do
+    not end on one of them while the other idles."""
+    def cost_rank(item):
+        if item.get_closest_marker('slow') is None:
+            return 2
+        return 0 if '_learns_' in item.name else 1
+    items.sort(key=cost_rank)
 
 
 @pytest.fixture(scope='session', autouse=True)

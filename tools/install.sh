@@ -21,7 +21,7 @@ MMCV_VERSION=2.1.0
 # lvis: the LVIS API that mmdet's LVISV1Dataset and LVISMetric import (OV-LVIS) but mmdet does not require; 0.5.3
 # is its last release (its np.float is restored for it by clipdense.evaluation).
 PINNED=(mmengine==0.10.7 mmsegmentation==1.2.2 mmdet==3.3.0 open_clip_torch==3.3.0 lvis==0.5.3
-        opencv-python ftfy regex pytest)
+        opencv-python ftfy regex pytest pytest-xdist)
 
 say() { printf '[clipdense install] %s\n' "$*"; }
 die() { printf '[clipdense install] ERROR: %s\n' "$*" >&2; exit 1; }
