@@ -388,11 +388,13 @@ def test_missing_region_embeddings_name_the_tool(tmp_path):
 
 
 # ---- the learning proof -----------------------------------------------------------------------------------------
-# Measured with this test's own run (400 iterations of the ViLD-text synthetic config, batch 8, seed 0, 2 CPU cores,
-# 7.5 min beside other work), box AP50 (%) on the 40 val scenes of seed 0 over all 64 classes (48 base with boxes in
-# training, 16 novel): base 54.5, novel 49.3; novel text rows random: novel 0.25, base 51.4 (random rows also win
-# some base boxes). See configs/vild/README.md.
-MEASURED = dict(base=54.5, novel=49.3, novel_random_text=0.25)
+# Measured with this test's own runs (400 iterations of the ViLD-text synthetic config, batch 8, seed 0), box AP50 (%)
+# on the 40 val scenes of seed 0 over all 64 classes (48 base with boxes in training, 16 novel). With torch on 2
+# threads (plain `pytest -m slow`): base 54.5, novel 49.3; novel text rows random: novel 0.25, base 51.4 (random
+# rows also win some base boxes). With 1 thread (each `make test` worker): base 52.6, novel 32.3; random rows: novel
+# 2.6, base 45.3. Novel AP50 over 16 classes on 40 scenes moves that much with the rounding of the matrix products;
+# the assertions on the text (novel far above random rows) hold in both. See configs/vild/README.md.
+MEASURED = dict(base=(52.6, 54.5), novel=(32.3, 49.3))
 
 
 @pytest.mark.slow
@@ -426,7 +428,8 @@ def test_vild_text_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path_
     random_text = runner.test()
     print('ViLD-text on the synthetic world: trained', trained, 'random novel text', random_text)
     base, novel = trained['coco/bbox_AP50_base'], trained['coco/bbox_AP50_novel']
-    assert base == pytest.approx(MEASURED['base'], abs=12) and novel == pytest.approx(MEASURED['novel'], abs=12)
+    assert MEASURED['base'][0] - 10 < base < MEASURED['base'][1] + 10
+    assert MEASURED['novel'][0] - 10 < novel < MEASURED['novel'][1] + 10
     assert base > 35 and novel > random_text['coco/bbox_AP50_novel'] + 20
     assert random_text['coco/bbox_AP50_novel'] < 10
     assert random_text['coco/bbox_AP50_base'] > base - 10  # base rows untouched; random novel rows win a few boxes
