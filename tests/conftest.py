@@ -8,7 +8,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 # torch's OpenMP threads busy-wait by default; on 2 shared cores that slows every test many times over.
 # (Read when torch loads, hence before the imports below.)
 os.environ.setdefault('OMP_WAIT_POLICY', 'passive')
-# `make test` runs two pytest-xdist workers; each takes one core (and so do the tools it starts): two
+# `make test` runs TEST_WORKERS pytest-xdist workers; each takes one core (and so do the tools it starts): two
 # single-threaded tests finish sooner than the same two in turn on both cores, whose small matrices split poorly.
 if os.environ.get('PYTEST_XDIST_WORKER'):
     os.environ['OMP_NUM_THREADS'] = '1'
