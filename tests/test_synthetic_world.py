@@ -98,6 +98,29 @@ def test_train_split_holds_only_seen_classes_and_val_holds_unseen():
     assert val_names & set(UNSEEN_CLASSES)
 
 
+def test_unseen_in_train_puts_unseen_objects_in_training_scenes_but_not_in_the_training_json(tmp_path):
+    """The transductive setting: unseen objects in training images, their segmentation labels true (configs map
+    them to ignore or to pseudo labels), their instances left out of the training json as in OV-COCO."""
+    world = SyntheticWorld(seed=0, unseen_in_train=True)
+    train_names = {o.name for s in world.scenes('train', 60) for o in s.objects}
+    assert train_names & set(UNSEEN_CLASSES) and train_names & set(SEEN_CLASSES)
+    root = str(tmp_path / 'world')
+    meta = write_synthetic_world(root, num_train=6, num_val=1, seed=0, unseen_in_train=True)
+    assert meta['unseen_in_train'] is True
+    with open(osp.join(root, 'annotations', 'instances_train.json')) as f:
+        coco = json.load(f)
+    unseen_ids = {CLASSES.index(name) for name in UNSEEN_CLASSES}
+    scenes = [world.scene('train', index) for index in range(6)]
+    assert any(o.class_id in unseen_ids for s in scenes for o in s.objects), 'seed 0 puts unseen objects here'
+    assert len(coco['images']) == 6
+    assert sorted(a['category_id'] - 1 for a in coco['annotations']) == sorted(
+        o.class_id for s in scenes for o in s.objects if o.class_id not in unseen_ids)
+    for index, scene in enumerate(scenes):
+        labels = cv2.imread(osp.join(root, 'annotations', 'training', f'train_{index:06d}.png'),
+                            cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(labels, scene.labels)
+
+
 def test_captions():
     scene = SyntheticWorld(seed=0).scene('val', 0)
     caption = scene.caption
@@ -198,4 +221,5 @@ def test_make_synthetic_world_tool(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in (out / 'images' / 'validation').iterdir()) == [
         'val_000000.png', 'val_000001.png']
     with open(out / 'meta.json') as f:
-        assert json.load(f)['seed'] == 5
+        meta = json.load(f)
+    assert meta['seed'] == 5 and meta['unseen_in_train'] is False

@@ -384,6 +384,35 @@ def test_two_processes_train(small_synthetic_world, tmp_path):
     assert (tmp_path / 'iter_2.pth').is_file()
 
 
+TRANSDUCTIVE = SYNTHETIC.replace('inductive', 'transductive')
+
+
+@pytest.mark.slow
+def test_transductive_config_trains_on_from_the_inductive_half_way_checkpoint(tmp_path):
+    """The documented chain on a world whose training scenes hold unseen objects: the inductive config saves a
+    checkpoint half-way, the transductive config loads it, trains on every class's text with pseudo labels and
+    tests without the seen penalty."""
+    import re
+
+    from clipdense.datasets.synthetic import write_synthetic_world
+    from clipdense.engine.checkpoint import load_local_checkpoint
+    world = tmp_path / 'world'
+    write_synthetic_world(str(world), num_train=12, num_val=3, seed=0, unseen_in_train=True)
+    inductive, transductive = tmp_path / 'inductive', tmp_path / 'transductive'
+    run_tool('tools/train.py', SYNTHETIC, '--work-dir', str(inductive),
+             *zegclip_run(world, 'train_cfg.max_iters=4', 'train_cfg.val_interval=4'))
+    half_way = inductive / 'iter_2.pth'
+    output = run_tool('tools/train.py', TRANSDUCTIVE, '--work-dir', str(transductive),
+                      *zegclip_run(world, f'load_from={half_way}', 'train_cfg.max_iters=2',
+                                   'train_cfg.val_interval=2'))
+    assert f'Load checkpoint from {half_way}' in output
+    assert re.search(r'Iter\(val\).*mIoU_unseen: [\d.]+.*hIoU', output), output[-3000:]
+    start = load_local_checkpoint(str(half_way))['state_dict']
+    end = load_local_checkpoint(str(transductive / 'iter_2.pth'))['state_dict']
+    prompts = [key for key in start if 'prompt' in key and start[key].is_floating_point()]
+    assert prompts and not all(torch.equal(start[key], end[key]) for key in prompts)
+
+
 # ---- every config --------------------------------------------------------------------------------------------------
 CONFIGS = sorted(p for p in os.listdir(os.path.join(ROOT, 'configs/zegclip')) if p.endswith('.py'))
 # config stem: (classes, training classes, prompt tokens, templates, penalty, penalised, iterations)

@@ -36,7 +36,8 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=1e-6, power=0.9, by_epoch=False, begin=0, end=iterations),
 ]
 train_cfg = dict(max_iters=iterations, val_interval=iterations)
-default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=iterations))
+# A checkpoint at half the schedule: where the transductive config starts, as the reference's does.
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=iterations // 2))
 val_evaluator = dict(
     type='OpenVocabIoUMetric',
     unseen_classes='{{fileDirname}}/../../clipdense/assets/vocabularies/synthetic_world_unseen.txt')

@@ -92,6 +92,8 @@ class SyntheticWorld:
         objects_range: inclusive range of the number of objects attempted per scene (objects that
             cannot be placed without hiding too much of another are skipped).
         radius_range: range of object radii in pixels (the disk each shape fits in).
+        unseen_in_train: draw the training scenes over every class, unseen ones included (the transductive
+            setting, where training images hold unseen objects whose labels a method must not use).
     """
 
     max_overlap = 0.2  # largest fraction of a new object that may cover older objects
@@ -100,7 +102,7 @@ class SyntheticWorld:
 
     def __init__(self, seed: int = 0, size_range: Tuple[int, int] = (128, 224),
                  objects_range: Tuple[int, int] = (2, 6),
-                 radius_range: Tuple[float, float] = (10.0, 34.0)):
+                 radius_range: Tuple[float, float] = (10.0, 34.0), unseen_in_train: bool = False):
         if size_range[0] < 2 * radius_range[1]:
             raise ValueError(f'size_range {size_range} is too small for radius_range '
                              f'{radius_range}: the smallest side must hold the largest object')
@@ -108,16 +110,18 @@ class SyntheticWorld:
         self.size_range = size_range
         self.objects_range = objects_range
         self.radius_range = radius_range
+        self.unseen_in_train = unseen_in_train
 
     def scene(self, split: str, index: int) -> Scene:
-        """The scene ``index`` of ``split`` ('train' draws only seen classes, 'val' all)."""
+        """The scene ``index`` of ``split`` ('train' draws only seen classes unless ``unseen_in_train``, 'val'
+        all)."""
         if split not in _SPLIT_IDS:
             raise KeyError(f'unknown split {split!r}; splits are {SPLITS}')
         rng = np.random.default_rng([self.seed, _SPLIT_IDS[split], index])
         height, width = (int(v) for v in rng.integers(self.size_range[0], self.size_range[1] + 1, 2))
         image = self._background(rng, height, width)
         owner = np.zeros((height, width), dtype=np.int16)  # 1 + index of the visible object
-        allowed = classes_of_split(split)
+        allowed = classes_of_split(split, self.unseen_in_train)
         drawn: List[Tuple[str, str, str, np.ndarray]] = []  # shape, colour, texture, full mask
         for _ in range(int(rng.integers(self.objects_range[0], self.objects_range[1] + 1))):
             placed = self._place(rng, owner, drawn, allowed)

@@ -65,6 +65,7 @@ def class_split(name: str) -> str:
     return 'novel' if name in UNSEEN_CLASSES else 'base'
 
 
-def classes_of_split(split: str) -> List[str]:
-    """Classes whose objects may appear in a data split: ``train`` sees only the seen classes."""
-    return list(SEEN_CLASSES) if split == 'train' else list(CLASSES)
+def classes_of_split(split: str, unseen_in_train: bool = False) -> List[str]:
+    """Classes whose objects may appear in a data split: ``train`` sees only the seen classes, unless
+    ``unseen_in_train`` (the transductive setting: unseen objects in training images, their labels not to be used)."""
+    return list(SEEN_CLASSES) if split == 'train' and not unseen_in_train else list(CLASSES)
