@@ -101,8 +101,8 @@ def test_train_split_holds_only_seen_classes_and_val_holds_unseen():
 def test_unseen_in_train_puts_unseen_objects_in_training_scenes_but_not_in_the_training_json(tmp_path):
     """The transductive setting: unseen objects in training images, their segmentation labels true (configs map
     them to ignore or to pseudo labels), their instances left out of the training json as in OV-COCO."""
-    world = SyntheticWorld(seed=0, unseen_in_train=True)
-    train_names = {o.name for s in world.scenes('train', 60) for o in s.objects}
+    scenes = list(SyntheticWorld(seed=0, unseen_in_train=True).scenes('train', 60))
+    train_names = {o.name for s in scenes for o in s.objects}
     assert train_names & set(UNSEEN_CLASSES) and train_names & set(SEEN_CLASSES)
     root = str(tmp_path / 'world')
     meta = write_synthetic_world(root, num_train=6, num_val=1, seed=0, unseen_in_train=True)
@@ -110,7 +110,7 @@ def test_unseen_in_train_puts_unseen_objects_in_training_scenes_but_not_in_the_t
     with open(osp.join(root, 'annotations', 'instances_train.json')) as f:
         coco = json.load(f)
     unseen_ids = {CLASSES.index(name) for name in UNSEEN_CLASSES}
-    scenes = [world.scene('train', index) for index in range(6)]
+    scenes = scenes[:6]  # the written ones
     assert any(o.class_id in unseen_ids for s in scenes for o in s.objects), 'seed 0 puts unseen objects here'
     assert len(coco['images']) == 6
     assert sorted(a['category_id'] - 1 for a in coco['annotations']) == sorted(

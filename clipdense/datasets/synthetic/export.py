@@ -6,7 +6,7 @@ Layout under ``out_dir`` (a config's ``data_root``)::
     annotations/{training,validation}/{name}.png   ADE20K-style labels: 0 = background, c + 1 = class c
     annotations/instances_{train,val}.json         COCO instances; categories carry 'split': base/novel; the
                                                    training file holds base instances only (OV-COCO's rule)
-    meta.json                                      seed, counts, classes, seen/unseen classes
+    meta.json                                      seed, counts, classes, seen/unseen classes, unseen_in_train
 
 The segmentation set reads with ``reduce_zero_label=True`` (ADE20K convention), the detection set
 with mmdet's ``CocoDataset`` (``data_prefix=dict(img='images/')``). Instance masks are
