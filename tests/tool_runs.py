@@ -9,8 +9,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_tool(script, *args, port=None):
     """``python script args`` (``bash`` for ``.sh``) from the repository root, one thread; its stdout + stderr,
-    asserting it succeeded."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1', PYTHON=sys.executable)
+    asserting it succeeded. A process that aborts prints its Python stack (faulthandler), so a failure says where."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1', OMP_NUM_THREADS='1', PYTHON=sys.executable)
     if port:
         env['PORT'] = str(port)
     command = ['bash', script] if script.endswith('.sh') else [sys.executable, script]

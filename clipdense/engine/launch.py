@@ -2,6 +2,7 @@
 and write, the work dir and the launcher."""
 import argparse
 import difflib
+import gc
 import inspect
 import os
 import os.path as osp
@@ -281,8 +282,13 @@ def release_process_group(finished: bool) -> None:
     """Tear the process group down before the interpreter exits: a gloo group left to interpreter shutdown, or
     destroyed while another process still talks to it, can abort the process ("terminate called without an active
     exception"). ``finished``: the run ended normally, so every process waits for the others first (after a
-    failure the others may never arrive; torchrun stops them)."""
+    failure the others may never arrive; torchrun stops them).
+
+    The finished Runner lives on in reference cycles (its hooks and loops point back at it) until the garbage
+    collector happens to run, and with it the DistributedDataParallel reducer that holds the group: collected
+    after the group is destroyed, it can abort the process the same way. So it is collected here, first."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         if finished:
             dist.barrier()
         dist.destroy_process_group()
