@@ -837,6 +837,104 @@ def test_coco_config_scores_miou_pq_and_mask_ap_on_the_coco_release(tmp_path):
     assert missed['panoptic/PQ_things'] == pytest.approx((100 / 1.5 + 100) / 2, abs=0.01)
 
 
+ADE150 = os.path.join(ROOT, 'configs/fcclip/fcclip_convnext-l_coco-panoptic_ade150.py')
+
+
+def write_ade20k_panoptic(root, thing_indices):
+    """Two 48x64 ADE20K validation images with both ground truths, as ADEChallengeData2016 and Mask2Former's
+    prepare_ade20k_pan_seg.py lay them out: semantic maps (1-150, 0 "other") and panoptic PNGs with their json
+    (category ids 0-149, ``isthing`` for ``thing_indices``, image ids = file stems). Image 0: wall, two persons
+    (class 12), and a person region of the semantic map that no instance covers (void in the panoptic PNG)."""
+    import json
+    person, wall, sky = 12, 0, 2
+    layouts = [[(wall, (0, 48, 0, 64)), (person, (10, 30, 5, 20)), (person, (10, 30, 30, 45))],
+               [(sky, (0, 20, 0, 64)), (wall, (20, 48, 0, 64))]]
+    for folder in ('images/validation', 'annotations/validation', 'ade20k_panoptic_val'):
+        (root / folder).mkdir(parents=True)
+    images, annotations = [], []
+    for number, layout in enumerate(layouts, start=1):
+        stem = f'ADE_val_{number:08d}'
+        semantic = np.zeros((48, 64), dtype=np.uint8)
+        ids = np.zeros((48, 64), dtype=np.int64)
+        segments = []
+        for index, (label, (y0, y1, x0, x1)) in enumerate(layout):
+            semantic[y0:y1, x0:x1] = label + 1
+            ids[y0:y1, x0:x1] = 1000 * (index + 1) + 3
+            segments.append(dict(id=1000 * (index + 1) + 3, category_id=label, iscrowd=0, area=int((ids == 1000 * (
+                index + 1) + 3).sum()), bbox=[x0, y0, x1 - x0, y1 - y0]))
+        if number == 1:
+            semantic[35:45, 50:60] = person + 1  # a person the instance annotation misses: void in panoptic
+            ids[35:45, 50:60] = 0
+            segments[0]['area'] = int((ids == segments[0]['id']).sum())
+        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+        cv2.imwrite(str(root / f'ade20k_panoptic_val/{stem}.png'), rgb[..., ::-1])
+        cv2.imwrite(str(root / f'annotations/validation/{stem}.png'), semantic)
+        image = np.random.default_rng(number).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        cv2.imwrite(str(root / f'images/validation/{stem}.jpg'), image)
+        images.append(dict(id=stem, file_name=f'{stem}.jpg', height=48, width=64))
+        annotations.append(dict(image_id=stem, file_name=f'{stem}.png', segments_info=segments))
+    categories = [dict(id=index, name=f'class {index}', isthing=int(index in thing_indices)) for index in range(150)]
+    with open(root / 'ade20k_panoptic_val.json', 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+
+
+def test_ade150_config_scores_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotation(tmp_path):
+    """ADE20KPanopticDataset lists each image's semantic map and panoptic PNG, which differ (a person no instance
+    covers is void in the panoptic PNG); its thing classes come from the json and are the model's; the ADE-150
+    config's evaluators score a prediction equal to both ground truths 100 mIoU and 100 PQ, so PQ reads the
+    panoptic PNG, not the semantic map."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.structures import PixelData
+
+    from clipdense.registry import DATASETS
+    cfg = Config.fromfile(ADE150)
+    model_vocabulary = Vocabulary.parse(cfg.model.vocabulary).class_names
+    thing_indices = [model_vocabulary.index(name)
+                     for name in Vocabulary.parse(cfg.model.test_cfg.thing_classes).class_names]
+    write_ade20k_panoptic(tmp_path, thing_indices)
+    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, data_root=str(tmp_path)))
+    classes = dataset.metainfo['classes']
+    assert len(dataset) == 2 and len(classes) == 150
+    assert [classes.index(name) for name in dataset.metainfo['thing_classes']] == sorted(thing_indices)
+    first = dataset[0]['data_samples']
+    assert first.seg_map_path.endswith('annotations/validation/ADE_val_00000001.png')
+    assert first.pan_seg_map_path.endswith('ade20k_panoptic_val/ADE_val_00000001.png')
+    assert int((first.gt_sem_seg.data == 12).sum()) == 2 * 20 * 15 + 10 * 10  # the void person is in mIoU's map
+
+    evaluator = Evaluator(cfg.test_evaluator)
+    evaluator.dataset_meta = dataset.metainfo
+    for index in range(len(dataset)):
+        sample = dataset[index]['data_samples']
+        ids = panoptic_ids(cv2.imread(sample.pan_seg_map_path)[..., ::-1])
+        segments = torch.full(ids.shape, len(classes), dtype=torch.int32)
+        for number, segment in enumerate(sample.segments_info, start=1):
+            thing = segment['label'] in thing_indices
+            segments[torch.from_numpy(ids == segment['id'])] = segment['label'] + (number * INSTANCE_OFFSET
+                                                                                   if thing else 0)
+        sample.pred_panoptic_seg = PixelData(data=segments[None])
+        sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
+        evaluator.process([sample])
+    result = evaluator.evaluate(len(dataset))
+    assert result['mIoU'] == 100
+    assert result['panoptic/PQ'] == result['panoptic/PQ_things'] == result['panoptic/PQ_stuff'] == 100
+
+
+def test_ade_panoptic_dataset_names_missing_or_foreign_annotations(tmp_path):
+    from clipdense.registry import DATASETS
+    cfg = Config.fromfile(ADE150)
+    write_ade20k_panoptic(tmp_path, thing_indices=[12])
+    dataset_cfg = dict(cfg.test_dataloader.dataset, data_root=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='pan_seg_map_path folder .*prepare_ade20k_pan_seg.py'):
+        DATASETS.build(dict(dataset_cfg, data_prefix=dict(dataset_cfg['data_prefix'], pan_seg_map_path='missing')))
+    import json
+    content = json.loads((tmp_path / 'ade20k_panoptic_val.json').read_text())
+    for category in content['categories']:
+        category['id'] += 1  # COCO-style ids from 1
+    (tmp_path / 'ade20k_panoptic_val.json').write_text(json.dumps(content))
+    with pytest.raises(ValueError, match='category ids are .*ids 0-149'):
+        DATASETS.build(dataset_cfg)
+
+
 # ---- the learning proof -----------------------------------------------------------------------------------------
 # Measured with this test's own run (400 iterations of the synthetic config, seed 0, 2 loader workers, 2 CPU cores:
 # 4.7-9 min with the evaluations), mIoU (%) on the 40 val scenes of seed 0, 64 classes (48 seen in training, 16

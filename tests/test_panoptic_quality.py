@@ -154,3 +154,14 @@ def test_a_sample_without_segments_info_is_named():
     metric.dataset_meta = dict(classes=CLASSES)
     with pytest.raises(ValueError, match="segments_info: add it to the test pipeline's PackSegInputs meta_keys"):
         metric.process({}, [dict(seg_map_path='x.png', pred_panoptic_seg=dict(data=torch.zeros(1, 2, 2)))])
+
+
+def test_a_sample_without_the_datasets_panoptic_map_is_named():
+    """A dataset whose seg_map_path is a semantic map (ADE20KPanopticDataset) names its panoptic PNG's key in its
+    meta; a sample without that key fails instead of scoring the semantic map as panoptic."""
+    metric = PanopticQualityMetric(thing_classes=['person'])
+    metric.dataset_meta = dict(classes=CLASSES, panoptic_map_key='pan_seg_map_path')
+    sample = dict(seg_map_path='semantic.png', segments_info=[], pred_panoptic_seg=dict(data=torch.zeros(1, 2, 2)))
+    with pytest.raises(ValueError, match="panoptic PNG at each sample's pan_seg_map_path: add it to the test "
+                                         "pipeline's PackSegInputs meta_keys"):
+        metric.process({}, [sample])

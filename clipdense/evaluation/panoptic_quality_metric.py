@@ -95,12 +95,16 @@ class PanopticQualityMetric(BaseMetric):
     Args:
         thing_classes: the thing classes, as names from ``dataset_meta['classes']`` or a file of them; by default
             the dataset's ``dataset_meta['thing_classes']``. Checked when the metric gets the dataset's meta.
+        panoptic_map_key: the sample key of the panoptic PNG's path; by default the dataset meta's
+            ``panoptic_map_key`` (``ADE20KPanopticDataset``'s is ``pan_seg_map_path``: its ``seg_map_path`` is the
+            semantic map), else ``seg_map_path`` (``COCOPanopticSegDataset``).
     """
     default_prefix: Optional[str] = 'panoptic'
 
-    def __init__(self, thing_classes: Optional[Union[str, Sequence[str]]] = None, backend_args: Optional[dict] = None,
-                 **kwargs) -> None:
+    def __init__(self, thing_classes: Optional[Union[str, Sequence[str]]] = None,
+                 panoptic_map_key: Optional[str] = None, backend_args: Optional[dict] = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.given_panoptic_map_key = panoptic_map_key
         self.thing_names = None if thing_classes is None else Vocabulary.parse(thing_classes).class_names
         self.backend_args = backend_args
 
@@ -109,6 +113,12 @@ class PanopticQualityMetric(BaseMetric):
         BaseMetric.dataset_meta.fset(self, dataset_meta)
         if dataset_meta is not None:
             self.is_thing()  # a typo fails before evaluation, not after it
+
+    @property
+    def panoptic_map_key(self) -> str:
+        if self.given_panoptic_map_key is not None:
+            return self.given_panoptic_map_key
+        return (self.dataset_meta or {}).get('panoptic_map_key', 'seg_map_path')
 
     def is_thing(self) -> np.ndarray:
         """Which of the dataset's classes are things (bool, (classes,))."""
@@ -128,13 +138,18 @@ class PanopticQualityMetric(BaseMetric):
         for sample in data_samples:
             if 'segments_info' not in sample:
                 raise ValueError('PanopticQualityMetric needs each sample\'s segments_info: add it to the test '
-                                 "pipeline's PackSegInputs meta_keys, with a COCOPanopticSegDataset")
-            data = fileio.get(sample['seg_map_path'], backend_args=self.backend_args)
+                                 "pipeline's PackSegInputs meta_keys, with a COCOPanopticSegDataset or an "
+                                 'ADE20KPanopticDataset')
+            if self.panoptic_map_key not in sample:
+                raise ValueError(f'PanopticQualityMetric reads the panoptic PNG at each sample\'s '
+                                 f'{self.panoptic_map_key}: add it to the test pipeline\'s PackSegInputs meta_keys')
+            panoptic_path = sample[self.panoptic_map_key]
+            data = fileio.get(panoptic_path, backend_args=self.backend_args)
             gt_ids = panoptic_ids(mmcv.imfrombytes(data, flag='color', channel_order='rgb', backend='cv2'))
             segment_map = sample['pred_panoptic_seg']['data'][0].cpu().numpy()
             if segment_map.shape != gt_ids.shape:
                 raise ValueError(f'pred_panoptic_seg is {segment_map.shape}, the ground truth of '
-                                 f'{sample["seg_map_path"]} {gt_ids.shape}: predict at the original image size')
+                                 f'{panoptic_path} {gt_ids.shape}: predict at the original image size')
             pred_ids, pred_labels = segments_of_prediction(segment_map, num_classes)
             self.results.append(image_panoptic_statistics(gt_ids, sample['segments_info'], pred_ids, pred_labels))
 
