@@ -837,7 +837,9 @@ def test_coco_config_scores_miou_pq_and_mask_ap_on_the_coco_release(tmp_path):
     assert missed['panoptic/PQ_things'] == pytest.approx((100 / 1.5 + 100) / 2, abs=0.01)
 
 
-ADE150 = os.path.join(ROOT, 'configs/fcclip/fcclip_convnext-l_coco-panoptic_ade150.py')
+def write_panoptic_png(path, ids):
+    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+    cv2.imwrite(str(path), rgb[..., ::-1])
 
 
 def write_ade20k_panoptic(root, thing_indices):
@@ -856,18 +858,15 @@ def write_ade20k_panoptic(root, thing_indices):
         stem = f'ADE_val_{number:08d}'
         semantic = np.zeros((48, 64), dtype=np.uint8)
         ids = np.zeros((48, 64), dtype=np.int64)
-        segments = []
         for index, (label, (y0, y1, x0, x1)) in enumerate(layout):
             semantic[y0:y1, x0:x1] = label + 1
             ids[y0:y1, x0:x1] = 1000 * (index + 1) + 3
-            segments.append(dict(id=1000 * (index + 1) + 3, category_id=label, iscrowd=0, area=int((ids == 1000 * (
-                index + 1) + 3).sum()), bbox=[x0, y0, x1 - x0, y1 - y0]))
         if number == 1:
             semantic[35:45, 50:60] = person + 1  # a person the instance annotation misses: void in panoptic
             ids[35:45, 50:60] = 0
-            segments[0]['area'] = int((ids == segments[0]['id']).sum())
-        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
-        cv2.imwrite(str(root / f'ade20k_panoptic_val/{stem}.png'), rgb[..., ::-1])
+        segments = [dict(id=1000 * (index + 1) + 3, category_id=label, iscrowd=0,
+                         area=int((ids == 1000 * (index + 1) + 3).sum())) for index, (label, _) in enumerate(layout)]
+        write_panoptic_png(root / f'ade20k_panoptic_val/{stem}.png', ids)
         cv2.imwrite(str(root / f'annotations/validation/{stem}.png'), semantic)
         image = np.random.default_rng(number).integers(0, 256, (48, 64, 3), dtype=np.uint8)
         cv2.imwrite(str(root / f'images/validation/{stem}.jpg'), image)
@@ -876,30 +875,94 @@ def write_ade20k_panoptic(root, thing_indices):
     categories = [dict(id=index, name=f'class {index}', isthing=int(index in thing_indices)) for index in range(150)]
     with open(root / 'ade20k_panoptic_val.json', 'w') as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+    return 'ade20k_panoptic_val.json', 'annotations/validation/ADE_val_00000001.png', \
+        'ade20k_panoptic_val/ADE_val_00000001.png'
 
 
-def test_ade150_config_scores_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotation(tmp_path):
-    """ADE20KPanopticDataset lists each image's semantic map and panoptic PNG, which differ (a person no instance
-    covers is void in the panoptic PNG); its thing classes come from the json and are the model's; the ADE-150
-    config's evaluators score a prediction equal to both ground truths 100 mIoU and 100 PQ, so PQ reads the
-    panoptic PNG, not the semantic map."""
-    from mmengine.evaluator import Evaluator
-    from mmengine.structures import PixelData
+CITYSCAPES_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)  # train ids 0-18
 
+
+def write_cityscapes_panoptic(root, thing_indices):
+    """Two 48x64 Cityscapes validation images (cities frankfurt and lindau) with both ground truths, as mmseg's
+    converter and cityscapesScripts' csCreatePanopticImgs lay them out: train-id maps (255 ignored) and panoptic
+    PNGs (stuff id = label id, thing id = label id · 1000 + k, a group of things = its label id as a crowd segment,
+    ignored labels void) with their json (label ids as category ids). Image 0: road, sky, two persons (train id 11)
+    and a crowd of cars (13); image 1: road, a car and an ego-vehicle region (ignored: 255 / void)."""
+    import json
+    from mmseg.datasets import CityscapesDataset
+    classes = CityscapesDataset.METAINFO['classes']
+    road, sky, person, car = 0, 10, 11, 13
+    layouts = {'frankfurt_000000_000294': [(road, (24, 48, 0, 64), False), (sky, (0, 24, 0, 64), False),
+                                           (person, (10, 30, 5, 20), False), (person, (10, 30, 30, 45), False),
+                                           (car, (30, 40, 50, 60), True)],
+               'lindau_000000_000019': [(road, (0, 48, 0, 64), False), (car, (10, 20, 10, 30), False)]}
+    images, annotations = [], []
+    for image_id, layout in layouts.items():
+        city = image_id.split('_')[0]
+        for folder in (f'leftImg8bit/val/{city}', f'gtFine/val/{city}', 'gtFine/cityscapes_panoptic_val'):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        train_ids = np.full((48, 64), 255, dtype=np.uint8)
+        ids = np.zeros((48, 64), dtype=np.int64)
+        segments, instances = [], {}
+        for label, (y0, y1, x0, x1), crowd in layout:
+            label_id = CITYSCAPES_LABEL_IDS[label]
+            thing = label in thing_indices and not crowd
+            segment_id = label_id * 1000 + instances.get(label_id, 0) if thing else label_id
+            instances[label_id] = instances.get(label_id, 0) + thing
+            train_ids[y0:y1, x0:x1] = label
+            ids[y0:y1, x0:x1] = segment_id
+        for segment_id in np.unique(ids[ids > 0]):
+            label_id = segment_id // 1000 if segment_id >= 1000 else segment_id
+            crowd = segment_id < 1000 and CITYSCAPES_LABEL_IDS.index(label_id) in thing_indices
+            segments.append(dict(id=int(segment_id), category_id=int(label_id), iscrowd=int(crowd),
+                                 area=int((ids == segment_id).sum())))
+        write_panoptic_png(root / f'gtFine/cityscapes_panoptic_val/{image_id}_gtFine_panoptic.png', ids)
+        cv2.imwrite(str(root / f'gtFine/val/{city}/{image_id}_gtFine_labelTrainIds.png'), train_ids)
+        image = np.random.default_rng(len(images)).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        cv2.imwrite(str(root / f'leftImg8bit/val/{city}/{image_id}_leftImg8bit.png'), image)
+        images.append(dict(id=image_id, file_name=f'{image_id}_leftImg8bit.png', height=48, width=64))
+        annotations.append(dict(image_id=image_id, file_name=f'{image_id}_gtFine_panoptic.png',
+                                segments_info=segments))
+    categories = [dict(id=label_id, name=name, isthing=int(index in thing_indices))
+                  for index, (label_id, name) in enumerate(zip(CITYSCAPES_LABEL_IDS, classes))]
+    with open(root / 'gtFine/cityscapes_panoptic_val.json', 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=categories[::-1]), f)
+    first = 'frankfurt_000000_000294'
+    return 'gtFine/cityscapes_panoptic_val.json', f'gtFine/val/frankfurt/{first}_gtFine_labelTrainIds.png', \
+        f'gtFine/cityscapes_panoptic_val/{first}_gtFine_panoptic.png'
+
+
+PANOPTIC_BENCHMARKS = {'ade150': write_ade20k_panoptic, 'cityscapes': write_cityscapes_panoptic}
+
+
+def panoptic_benchmark(name, root):
+    """The FC-CLIP config of a benchmark scored by mIoU and PQ, its test dataset on a synthetic copy written under
+    ``root``, the model's thing class indices, and the files the first sample must name."""
     from clipdense.registry import DATASETS
-    cfg = Config.fromfile(ADE150)
+    cfg = Config.fromfile(os.path.join(ROOT, f'configs/fcclip/fcclip_convnext-l_coco-panoptic_{name}.py'))
     model_vocabulary = Vocabulary.parse(cfg.model.vocabulary).class_names
     thing_indices = [model_vocabulary.index(name)
                      for name in Vocabulary.parse(cfg.model.test_cfg.thing_classes).class_names]
-    write_ade20k_panoptic(tmp_path, thing_indices)
-    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, data_root=str(tmp_path)))
+    files = PANOPTIC_BENCHMARKS[name](root, thing_indices)
+    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, data_root=str(root)))
+    return cfg, dataset, thing_indices, files
+
+
+@pytest.mark.parametrize('name', sorted(PANOPTIC_BENCHMARKS))
+def test_configs_score_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotation(name, tmp_path):
+    """ADE20KPanopticDataset and CityscapesPanopticDataset list each image's semantic map and panoptic PNG; their
+    thing classes come from the json and are the model's; the configs' evaluators score a prediction equal to both
+    ground truths 100 mIoU and 100 PQ (ADE's void person and Cityscapes' crowd of cars count nowhere), so PQ reads
+    the panoptic PNG: the semantic map read as one scores 0."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.structures import PixelData
+    cfg, dataset, thing_indices, (ann_file, semantic_map, panoptic_map) = panoptic_benchmark(name, tmp_path)
     classes = dataset.metainfo['classes']
-    assert len(dataset) == 2 and len(classes) == 150
-    assert [classes.index(name) for name in dataset.metainfo['thing_classes']] == sorted(thing_indices)
+    assert len(dataset) == 2
+    assert [classes.index(thing) for thing in dataset.metainfo['thing_classes']] == sorted(thing_indices)
     first = dataset[0]['data_samples']
-    assert first.seg_map_path.endswith('annotations/validation/ADE_val_00000001.png')
-    assert first.pan_seg_map_path.endswith('ade20k_panoptic_val/ADE_val_00000001.png')
-    assert int((first.gt_sem_seg.data == 12).sum()) == 2 * 20 * 15 + 10 * 10  # the void person is in mIoU's map
+    assert first.seg_map_path == str(tmp_path / semantic_map)
+    assert first.pan_seg_map_path == str(tmp_path / panoptic_map)
 
     evaluator = Evaluator(cfg.test_evaluator)
     evaluator.dataset_meta = dataset.metainfo
@@ -919,20 +982,19 @@ def test_ade150_config_scores_miou_on_the_semantic_maps_and_pq_on_the_panoptic_a
     assert result['panoptic/PQ'] == result['panoptic/PQ_things'] == result['panoptic/PQ_stuff'] == 100
 
 
-def test_ade_panoptic_dataset_names_missing_or_foreign_annotations(tmp_path):
-    from clipdense.registry import DATASETS
-    cfg = Config.fromfile(ADE150)
-    write_ade20k_panoptic(tmp_path, thing_indices=[12])
-    dataset_cfg = dict(cfg.test_dataloader.dataset, data_root=str(tmp_path))
-    with pytest.raises(FileNotFoundError, match='pan_seg_map_path folder .*prepare_ade20k_pan_seg.py'):
-        DATASETS.build(dict(dataset_cfg, data_prefix=dict(dataset_cfg['data_prefix'], pan_seg_map_path='missing')))
+@pytest.mark.parametrize('name', sorted(PANOPTIC_BENCHMARKS))
+def test_panoptic_benchmarks_name_missing_or_foreign_annotations(name, tmp_path):
     import json
-    content = json.loads((tmp_path / 'ade20k_panoptic_val.json').read_text())
-    for category in content['categories']:
-        category['id'] += 1  # COCO-style ids from 1
-    (tmp_path / 'ade20k_panoptic_val.json').write_text(json.dumps(content))
-    with pytest.raises(ValueError, match='category ids are .*ids 0-149'):
-        DATASETS.build(dataset_cfg)
+    cfg, dataset, _, (ann_file, _, _) = panoptic_benchmark(name, tmp_path)
+    arguments = {key: value for key, value in cfg.test_dataloader.dataset.items() if key != 'type'}
+    arguments['data_root'] = str(tmp_path)
+    with pytest.raises(FileNotFoundError, match='pan_seg_map_path folder .* does not exist'):
+        type(dataset)(**dict(arguments, data_prefix=dict(arguments['data_prefix'], pan_seg_map_path='missing')))
+    content = json.loads((tmp_path / ann_file).read_text())
+    content['categories'] = content['categories'][1:] + [dict(content['categories'][0], id=1000, name='other')]
+    (tmp_path / ann_file).write_text(json.dumps(content))
+    with pytest.raises(ValueError, match='category ids are|are not Cityscapes'):
+        type(dataset)(**arguments)
 
 
 # ---- the learning proof -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ jsons) and ``OVCocoDataset``; OV-LVIS reads with mmdet's ``LVISV1Dataset``.
 from . import ov_splits, synthetic, writers
 from .ade20k_847 import ADE20K847Dataset
 from .ade20k_panoptic import ADE20KPanopticDataset
+from .cityscapes_panoptic import CityscapesPanopticDataset
 from .coco_object import COCOObjectDataset
 from .coco_panoptic import COCOPanopticSegDataset
 from .coco_panoptic_semantic import COCOPanopticSemanticDataset
@@ -23,7 +24,7 @@ from .voc20 import PascalVOC20Dataset
 
 __all__ = [
     'ov_splits', 'synthetic', 'writers', 'ADE20K847Dataset', 'ADE20KPanopticDataset',
-    'COCOObjectDataset', 'COCOPanopticSegDataset',
+    'CityscapesPanopticDataset', 'COCOObjectDataset', 'COCOPanopticSegDataset',
     'COCOPanopticSemanticDataset', 'OVCocoDataset', 'PascalContext459Dataset', 'PascalVOC20Dataset',
     'Detectron2ResizeShortestEdge', 'Load16BitAnnotations', 'LoadPanopticAnnotations', 'LoadRegionEmbeddings',
     'PackPanopticSegInputs'
