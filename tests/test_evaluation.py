@@ -191,3 +191,57 @@ def test_two_processes_score_like_one(tmp_path):
     for rank in range(world_size):
         with open(tmp_path / f'result_{rank}.pkl', 'rb') as file:
             np.testing.assert_equal(pickle.load(file), single_process)
+
+
+def write_instance_json(path, category_ids):
+    """A COCO-format instance json: one 4x4 image with one 2x2 square per category."""
+    import json
+    import pycocotools.mask as mask_utils
+    annotations = []
+    for category_id in category_ids:
+        mask = np.zeros((4, 4), dtype=np.uint8)
+        mask[:2, :2] = 1
+        rle = mask_utils.encode(np.asfortranarray(mask))
+        annotations.append(dict(id=len(annotations) + 1, image_id='a', category_id=category_id, iscrowd=0, area=4.0,
+                                bbox=[0, 0, 2, 2], segmentation=dict(size=rle['size'], counts=rle['counts'].decode())))
+    with open(path, 'w') as f:
+        json.dump(dict(images=[dict(id='a', file_name='a.jpg', height=4, width=4)], annotations=annotations,
+                       categories=[dict(id=category_id, name=f'other name {category_id}') for category_id in
+                                   category_ids]), f)
+
+
+def predictions(labels):
+    from mmdet.structures.mask import mask2bbox
+    from mmengine.structures import InstanceData
+    masks = torch.zeros(len(labels), 4, 4, dtype=torch.bool)
+    masks[:, :2, :2] = True
+    return dict(img_id='a', ori_shape=(4, 4), pred_instances=InstanceData(
+        masks=masks, labels=torch.tensor(labels), scores=torch.ones(len(labels)), bboxes=mask2bbox(masks)))
+
+
+def test_class_index_coco_metric_takes_category_ids_as_class_indices(tmp_path):
+    """A json with categories 1 and 3 of a 4-class dataset, named otherwise: class i is category i, the json's
+    categories are the ones evaluated (per class too), and a class the json lacks is named."""
+    register_all_modules()
+    write_instance_json(tmp_path / 'instances.json', [1, 3])
+    metric = METRICS.build(dict(type='ClassIndexCocoMetric', ann_file=str(tmp_path / 'instances.json'),
+                                metric='segm', classwise=True))
+    metric.dataset_meta = dict(classes=('wall', 'person', 'sky', 'car'))
+    metric.process({}, [predictions([1, 3])])
+    assert metric.evaluate(1)['coco/segm_mAP'] == 1.0
+    metric.process({}, [predictions([3])])  # the person is missed
+    assert metric.evaluate(1)['coco/segm_mAP'] == 0.5
+    metric.process({}, [predictions([1, 2])])
+    with pytest.raises(ValueError, match=r"predictions of \['sky'\], which .*instances.json has no category for"):
+        metric.evaluate(1)
+
+
+def test_class_index_coco_metric_names_a_json_of_other_ids(tmp_path):
+    register_all_modules()
+    write_instance_json(tmp_path / 'instances.json', [1, 7])
+    metric = METRICS.build(dict(type='ClassIndexCocoMetric', ann_file=str(tmp_path / 'instances.json'),
+                                metric='segm'))
+    metric.dataset_meta = dict(classes=('wall', 'person', 'sky', 'car'))
+    metric.process({}, [predictions([1])])
+    with pytest.raises(ValueError, match=r'has category ids \[7\], which are not class indices of the dataset \(0-3\)'):
+        metric.evaluate(1)

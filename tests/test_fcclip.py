@@ -875,6 +875,21 @@ def write_ade20k_panoptic(root, thing_indices):
     categories = [dict(id=index, name=f'class {index}', isthing=int(index in thing_indices)) for index in range(150)]
     with open(root / 'ade20k_panoptic_val.json', 'w') as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+    # prepare_ade20k_ins_seg.py's json: each thing instance as an RLE mask, category id = its class index
+    import pycocotools.mask as mask_utils
+    instances = []
+    for annotation in annotations:
+        ids = panoptic_ids(cv2.imread(str(root / 'ade20k_panoptic_val' / annotation['file_name']))[..., ::-1])
+        for segment in annotation['segments_info']:
+            if segment['category_id'] in thing_indices:
+                rle = mask_utils.encode(np.asfortranarray((ids == segment['id']).astype(np.uint8)))
+                instances.append(dict(id=len(instances) + 1, image_id=annotation['image_id'], iscrowd=0,
+                                      category_id=segment['category_id'], area=float(mask_utils.area(rle)),
+                                      segmentation=dict(size=rle['size'], counts=rle['counts'].decode()),
+                                      bbox=mask_utils.toBbox(rle).tolist()))
+    with open(root / 'ade20k_instance_val.json', 'w') as f:
+        json.dump(dict(images=images, annotations=instances, categories=[
+            dict(id=index, name=f'thing {index}') for index in thing_indices]), f)
     return 'ade20k_panoptic_val.json', 'annotations/validation/ADE_val_00000001.png', \
         'ade20k_panoptic_val/ADE_val_00000001.png'
 
@@ -956,7 +971,11 @@ def test_configs_score_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotati
     the panoptic PNG: the semantic map read as one scores 0."""
     from mmengine.evaluator import Evaluator
     from mmengine.structures import PixelData
+    from mmengine.structures import InstanceData
     cfg, dataset, thing_indices, (ann_file, semantic_map, panoptic_map) = panoptic_benchmark(name, tmp_path)
+    for evaluator_cfg in cfg.test_evaluator:
+        if 'ann_file' in evaluator_cfg:  # ADE's mask AP
+            evaluator_cfg.ann_file = str(tmp_path / os.path.basename(evaluator_cfg.ann_file))
     classes = dataset.metainfo['classes']
     assert len(dataset) == 2
     assert [classes.index(thing) for thing in dataset.metainfo['thing_classes']] == sorted(thing_indices)
@@ -970,16 +989,25 @@ def test_configs_score_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotati
         sample = dataset[index]['data_samples']
         ids = panoptic_ids(cv2.imread(sample.pan_seg_map_path)[..., ::-1])
         segments = torch.full(ids.shape, len(classes), dtype=torch.int32)
+        masks, labels = [], []
         for number, segment in enumerate(sample.segments_info, start=1):
             thing = segment['label'] in thing_indices
-            segments[torch.from_numpy(ids == segment['id'])] = segment['label'] + (number * INSTANCE_OFFSET
-                                                                                   if thing else 0)
+            inside = torch.from_numpy(ids == segment['id'])
+            segments[inside] = segment['label'] + (number * INSTANCE_OFFSET if thing else 0)
+            if thing and not segment['iscrowd']:
+                masks.append(inside)
+                labels.append(segment['label'])
         sample.pred_panoptic_seg = PixelData(data=segments[None])
         sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
+        masks = torch.stack(masks) if masks else torch.zeros((0, *ids.shape), dtype=torch.bool)
+        sample.pred_instances = InstanceData(masks=masks, labels=torch.tensor(labels, dtype=torch.long),
+                                             scores=torch.ones(len(masks)), bboxes=mask2bbox(masks))
         evaluator.process([sample])
     result = evaluator.evaluate(len(dataset))
     assert result['mIoU'] == 100
     assert result['panoptic/PQ'] == result['panoptic/PQ_things'] == result['panoptic/PQ_stuff'] == 100
+    if name == 'ade150':
+        assert result['coco/segm_mAP'] == 1.0
 
 
 @pytest.mark.parametrize('name', sorted(PANOPTIC_BENCHMARKS))
@@ -995,6 +1023,21 @@ def test_panoptic_benchmarks_name_missing_or_foreign_annotations(name, tmp_path)
     (tmp_path / ann_file).write_text(json.dumps(content))
     with pytest.raises(ValueError, match='category ids are|are not Cityscapes'):
         type(dataset)(**arguments)
+
+
+def test_tools_name_a_missing_evaluation_annotation_before_the_runner_starts(tmp_path):
+    """The ADE-150 config's mask AP reads ade20k_instance_val.json: when it is missing, the tools' path check names
+    it and the --cfg-options key that points the config at it (as for a missing dataset folder)."""
+    from clipdense.engine import check_dataset_paths
+    from clipdense.engine.launch import DatasetNotFoundError, merge_cfg_options
+    cfg, _, _, _ = panoptic_benchmark('ade150', tmp_path)
+    merge_cfg_options(cfg, {'test_dataloader.dataset.data_root': str(tmp_path)})
+    with pytest.raises(DatasetNotFoundError, match=r'evaluation annotation file not found: '
+                       r'data/ade/ADEChallengeData2016/ade20k_instance_val.json \(test_evaluator.2.ann_file\).*'
+                       r'--cfg-options test_evaluator.2.ann_file=/path/to/file'):
+        check_dataset_paths(cfg, ['test_dataloader'])
+    merge_cfg_options(cfg, {'test_evaluator.2.ann_file': str(tmp_path / 'ade20k_instance_val.json')})
+    check_dataset_paths(cfg, ['test_dataloader'])
 
 
 # ---- the learning proof -----------------------------------------------------------------------------------------

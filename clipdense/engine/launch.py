@@ -198,11 +198,25 @@ def dataloaders_in_use(cfg: Config, stage: str) -> list:
 
 def check_dataset_paths(cfg: Config, dataloader_keys: Iterable[str]) -> None:
     """Fail before the Runner starts, naming the config key to set, when a dataset folder (``data_root``,
-    ``data_prefix``) or split file (``ann_file``) of these dataloaders does not exist."""
+    ``data_prefix``) or split file (``ann_file``) of these dataloaders, or an annotation file their evaluators read
+    (``ann_file``, such as a COCO instance json for mask AP), does not exist."""
     for loader_key in dataloader_keys:
         loader = cfg.get(loader_key)
         if isinstance(loader, dict) and isinstance(loader.get('dataset'), dict):
             _check_dataset_paths(loader['dataset'], f'{loader_key}.dataset')
+        evaluator_key = loader_key.replace('_dataloader', '_evaluator')
+        evaluators = cfg.get(evaluator_key)
+        evaluators = evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]
+        for index, evaluator in enumerate(evaluators):
+            if not isinstance(evaluator, dict):
+                continue
+            backend = (evaluator.get('backend_args') or {}).get('backend', 'local')
+            ann_file = evaluator.get('ann_file') if backend == 'local' else None  # other backends: not checked
+            key = f'{evaluator_key}.{index}.ann_file' if len(evaluators) > 1 else f'{evaluator_key}.ann_file'
+            if isinstance(ann_file, str) and ann_file and not osp.isfile(ann_file):
+                raise DatasetNotFoundError(f'evaluation annotation file not found: {ann_file} ({key}): prepare it '
+                                           f'as docs/datasets.md describes, or point the config at it: '
+                                           f'--cfg-options {key}=/path/to/file')
 
 
 def _check_dataset_paths(dataset: dict, key: str) -> None:

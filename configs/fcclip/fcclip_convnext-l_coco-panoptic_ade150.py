@@ -3,11 +3,11 @@
 # count as seen in the ensemble). Whole image at short side 800 (long side at most 1333); the reference infers
 # panoptic and instance output on ADE too, so masks are resized to the original image before combining
 # ('original'), and so does this config (pred_panoptic_seg and pred_instances of FC-CLIP's 100 ADE thing classes:
-# object-mask threshold 0.0, overlap 0.8, 100 instances per image). Scored: mIoU on the semantic maps and PQ on the
-# panoptic annotation (ADE20KPanopticDataset: the json and PNGs of Mask2Former's prepare_ade20k_pan_seg.py,
-# docs/datasets.md); no mask AP: no ADE instance loader.
-# Reference (README, test log): mIoU 34.1 (34.0658). The released checkpoint was selected by ADE20K PQ (maintainer,
-# fc-clip issue #13), so its ADE figures are not clean zero-shot. Test only:
+# object-mask threshold 0.0, overlap 0.8, 100 instances per image). Scored: mIoU on the semantic maps, PQ on the
+# panoptic annotation (ADE20KPanopticDataset: the json and PNGs of Mask2Former's prepare_ade20k_pan_seg.py) and
+# mask AP on the instance annotation (ClassIndexCocoMetric: prepare_ade20k_ins_seg.py's json); docs/datasets.md.
+# Reference (README, test log): mIoU 34.1 (34.0658), PQ 26.8, mask AP 16.8. The released checkpoint was selected by
+# ADE20K PQ (maintainer, fc-clip issue #13), so its ADE figures are not clean zero-shot. Test only:
 #   python tools/test.py configs/fcclip/fcclip_convnext-l_coco-panoptic_ade150.py CHECKPOINT
 _base_ = [
     '../_base_/models/fcclip_convnext-l.py', '../_base_/datasets/ade20k.py', '../_base_/default_runtime.py',
@@ -25,7 +25,7 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs',
          meta_keys=('img_path', 'seg_map_path', 'pan_seg_map_path', 'segments_info', 'ori_shape', 'img_shape',
-                    'pad_shape', 'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label')),
+                    'pad_shape', 'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'img_id')),
 ]
 val_dataloader = dict(dataset=dict(
     _delete_=True, type='ADE20KPanopticDataset', data_root='data/ade/ADEChallengeData2016',
@@ -34,6 +34,10 @@ val_dataloader = dict(dataset=dict(
                      pan_seg_map_path='ade20k_panoptic_val'),
     pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = [dict(type='OpenVocabIoUMetric'), dict(type='PanopticQualityMetric')]
+val_evaluator = [
+    dict(type='OpenVocabIoUMetric'),
+    dict(type='PanopticQualityMetric'),  # the json's 100 things
+    dict(type='ClassIndexCocoMetric', ann_file='data/ade/ADEChallengeData2016/ade20k_instance_val.json', metric='segm'),
+]
 test_evaluator = val_evaluator
 train_dataloader = None
