@@ -18,6 +18,7 @@ from mmdet.structures.mask import mask2bbox
 
 from clipdense.apis import inference_model, init_model
 from clipdense.datasets.transforms.panoptic import panoptic_ids
+from clipdense.datasets.writers import write_panoptic_png
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
 from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, instance_inference, mask_pool, panoptic_fusion
 from clipdense.registry import MODELS
@@ -708,8 +709,7 @@ def write_coco_panoptic(root):
             ids[y0:y1, x0:x1] = segment_id
             segments.append(dict(id=segment_id, category_id=category[name], iscrowd=crowd,
                                  bbox=[x0, y0, x1 - x0, y1 - y0], area=(y1 - y0) * (x1 - x0)))
-        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
-        cv2.imwrite(str(root / f'annotations/panoptic_train2017/{image_id:012d}.png'), rgb[..., ::-1])
+        write_panoptic_png(str(root / f'annotations/panoptic_train2017/{image_id:012d}.png'), ids)
         image = np.random.default_rng(image_id).integers(0, 256, (48, 64, 3), dtype=np.uint8)
         cv2.imwrite(str(root / f'train2017/{image_id:012d}.jpg'), image)
         images.append(dict(id=image_id, file_name=f'{image_id:012d}.jpg', height=48, width=64))
@@ -757,19 +757,19 @@ def test_panoptic_training_supervises_one_mask_per_instance(tmp_path):
     assert torch.isfinite(sum(value for key, value in losses.items() if 'loss' in key))
 
 
-def write_coco_instances(root, classes):
-    """COCO's instance json beside ``write_coco_panoptic``'s images: each thing segment as an RLE mask (crowd
-    segments as crowd annotations), the 80 thing categories with the panoptic json's ids."""
+def write_instances_of_panoptic(panoptic_json, png_folder, instances_json):
+    """The COCO-format instance json of a panoptic annotation, as COCO's instances file and Mask2Former's
+    prepare_ade20k_ins_seg.py hold it: each thing segment as an RLE mask (crowd segments as crowd annotations), the
+    thing categories with the panoptic json's ids."""
     import json
 
     import pycocotools.mask as mask_utils
-    with open(root / 'annotations/panoptic_train2017.json') as f:
+    with open(panoptic_json) as f:
         panoptic = json.load(f)
     things = {category['id'] for category in panoptic['categories'] if category['isthing']}
     annotations = []
     for annotation in panoptic['annotations']:
-        png = root / 'annotations/panoptic_train2017' / annotation['file_name']
-        ids = panoptic_ids(cv2.imread(str(png))[..., ::-1])
+        ids = panoptic_ids(cv2.imread(str(png_folder / annotation['file_name']))[..., ::-1])
         for segment in annotation['segments_info']:
             if segment['category_id'] not in things:
                 continue
@@ -777,9 +777,9 @@ def write_coco_instances(root, classes):
             annotations.append(dict(id=len(annotations) + 1, image_id=annotation['image_id'],
                                     category_id=segment['category_id'], iscrowd=segment['iscrowd'],
                                     segmentation=dict(size=rle['size'], counts=rle['counts'].decode()),
-                                    area=float(mask_utils.area(rle)), bbox=segment['bbox']))
+                                    area=float(mask_utils.area(rle)), bbox=mask_utils.toBbox(rle).tolist()))
     categories = [category for category in panoptic['categories'] if category['isthing']]
-    with open(root / 'annotations/instances_train2017.json', 'w') as f:
+    with open(instances_json, 'w') as f:
         json.dump(dict(images=panoptic['images'], annotations=annotations, categories=categories), f)
 
 
@@ -792,7 +792,9 @@ def test_coco_config_scores_miou_pq_and_mask_ap_on_the_coco_release(tmp_path):
 
     from clipdense.registry import DATASETS
     classes = write_coco_panoptic(tmp_path)
-    write_coco_instances(tmp_path, classes)
+    write_instances_of_panoptic(tmp_path / 'annotations/panoptic_train2017.json',
+                                tmp_path / 'annotations/panoptic_train2017',
+                                tmp_path / 'annotations/instances_train2017.json')
     cfg = Config.fromfile(BASE)
     cfg.val_evaluator[2].ann_file = str(tmp_path / 'annotations/instances_train2017.json')
     dataset = DATASETS.build(dict(
@@ -837,11 +839,6 @@ def test_coco_config_scores_miou_pq_and_mask_ap_on_the_coco_release(tmp_path):
     assert missed['panoptic/PQ_things'] == pytest.approx((100 / 1.5 + 100) / 2, abs=0.01)
 
 
-def write_panoptic_png(path, ids):
-    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
-    cv2.imwrite(str(path), rgb[..., ::-1])
-
-
 def write_ade20k_panoptic(root, thing_indices):
     """Two 48x64 ADE20K validation images with both ground truths, as ADEChallengeData2016 and Mask2Former's
     prepare_ade20k_pan_seg.py lay them out: semantic maps (1-150, 0 "other") and panoptic PNGs with their json
@@ -866,7 +863,7 @@ def write_ade20k_panoptic(root, thing_indices):
             ids[35:45, 50:60] = 0
         segments = [dict(id=1000 * (index + 1) + 3, category_id=label, iscrowd=0,
                          area=int((ids == 1000 * (index + 1) + 3).sum())) for index, (label, _) in enumerate(layout)]
-        write_panoptic_png(root / f'ade20k_panoptic_val/{stem}.png', ids)
+        write_panoptic_png(str(root / f'ade20k_panoptic_val/{stem}.png'), ids)
         cv2.imwrite(str(root / f'annotations/validation/{stem}.png'), semantic)
         image = np.random.default_rng(number).integers(0, 256, (48, 64, 3), dtype=np.uint8)
         cv2.imwrite(str(root / f'images/validation/{stem}.jpg'), image)
@@ -875,21 +872,9 @@ def write_ade20k_panoptic(root, thing_indices):
     categories = [dict(id=index, name=f'class {index}', isthing=int(index in thing_indices)) for index in range(150)]
     with open(root / 'ade20k_panoptic_val.json', 'w') as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories), f)
-    # prepare_ade20k_ins_seg.py's json: each thing instance as an RLE mask, category id = its class index
-    import pycocotools.mask as mask_utils
-    instances = []
-    for annotation in annotations:
-        ids = panoptic_ids(cv2.imread(str(root / 'ade20k_panoptic_val' / annotation['file_name']))[..., ::-1])
-        for segment in annotation['segments_info']:
-            if segment['category_id'] in thing_indices:
-                rle = mask_utils.encode(np.asfortranarray((ids == segment['id']).astype(np.uint8)))
-                instances.append(dict(id=len(instances) + 1, image_id=annotation['image_id'], iscrowd=0,
-                                      category_id=segment['category_id'], area=float(mask_utils.area(rle)),
-                                      segmentation=dict(size=rle['size'], counts=rle['counts'].decode()),
-                                      bbox=mask_utils.toBbox(rle).tolist()))
-    with open(root / 'ade20k_instance_val.json', 'w') as f:
-        json.dump(dict(images=images, annotations=instances, categories=[
-            dict(id=index, name=f'thing {index}') for index in thing_indices]), f)
+    # prepare_ade20k_ins_seg.py's json: category id = the class index
+    write_instances_of_panoptic(root / 'ade20k_panoptic_val.json', root / 'ade20k_panoptic_val',
+                                root / 'ade20k_instance_val.json')
     return 'ade20k_panoptic_val.json', 'annotations/validation/ADE_val_00000001.png', \
         'ade20k_panoptic_val/ADE_val_00000001.png'
 
@@ -931,7 +916,7 @@ def write_cityscapes_panoptic(root, thing_indices):
             crowd = segment_id < 1000 and CITYSCAPES_LABEL_IDS.index(label_id) in thing_indices
             segments.append(dict(id=int(segment_id), category_id=int(label_id), iscrowd=int(crowd),
                                  area=int((ids == segment_id).sum())))
-        write_panoptic_png(root / f'gtFine/cityscapes_panoptic_val/{image_id}_gtFine_panoptic.png', ids)
+        write_panoptic_png(str(root / f'gtFine/cityscapes_panoptic_val/{image_id}_gtFine_panoptic.png'), ids)
         cv2.imwrite(str(root / f'gtFine/val/{city}/{image_id}_gtFine_labelTrainIds.png'), train_ids)
         image = np.random.default_rng(len(images)).integers(0, 256, (48, 64, 3), dtype=np.uint8)
         cv2.imwrite(str(root / f'leftImg8bit/val/{city}/{image_id}_leftImg8bit.png'), image)
@@ -970,8 +955,7 @@ def test_configs_score_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotati
     ground truths 100 mIoU and 100 PQ (ADE's void person and Cityscapes' crowd of cars count nowhere), so PQ reads
     the panoptic PNG: the semantic map read as one scores 0."""
     from mmengine.evaluator import Evaluator
-    from mmengine.structures import PixelData
-    from mmengine.structures import InstanceData
+    from mmengine.structures import InstanceData, PixelData
     cfg, dataset, thing_indices, (ann_file, semantic_map, panoptic_map) = panoptic_benchmark(name, tmp_path)
     for evaluator_cfg in cfg.test_evaluator:
         if 'ann_file' in evaluator_cfg:  # ADE's mask AP

@@ -3,22 +3,17 @@
 cases against a rewrite of panopticapi's per-image loop, and through the FC-CLIP COCO config's evaluator."""
 from collections import defaultdict
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
+from clipdense.datasets.writers import write_panoptic_png
 from clipdense.evaluation import PanopticQualityMetric
 from clipdense.evaluation.panoptic_quality_metric import image_panoptic_statistics, segments_of_prediction
 from clipdense.models.heads.mask_classification import INSTANCE_OFFSET
 
 CLASSES = ('person', 'car', 'sky')
 VOID_PREDICTION = len(CLASSES)
-
-
-def write_panoptic_png(path, ids):
-    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
-    cv2.imwrite(str(path), rgb[..., ::-1])
 
 
 def hand_case():
@@ -47,7 +42,7 @@ def test_a_hand_counted_image():
 
 def test_the_metric_reads_the_png_and_averages_things_and_stuff(tmp_path):
     gt, segments, prediction = hand_case()
-    write_panoptic_png(tmp_path / 'gt.png', gt)
+    write_panoptic_png(str(tmp_path / 'gt.png'), gt)
     metric = PanopticQualityMetric(thing_classes=['person', 'car'])
     metric.dataset_meta = dict(classes=CLASSES)
     metric.process({}, [dict(seg_map_path=str(tmp_path / 'gt.png'), segments_info=segments,

@@ -32,12 +32,11 @@ class PanopticBenchmarkDataset(BaseSegDataset):
         return ''
 
     def load_data_list(self):
+        if not self.data_prefix.get('pan_seg_map_path'):
+            raise ValueError(f'{type(self).__name__} needs data_prefix.pan_seg_map_path, the folder of the panoptic '
+                             'PNGs. See docs/datasets.md.')
         check_data_paths(self, self.PREPARE_HINT)
-        panoptic_folder = self.data_prefix.get('pan_seg_map_path')
-        if not panoptic_folder or not osp.isdir(panoptic_folder):
-            raise FileNotFoundError(f'{type(self).__name__}: the pan_seg_map_path folder {panoptic_folder!r} does '
-                                    f'not exist (data_root={self.data_root!r}). {self.PREPARE_HINT} See '
-                                    'docs/datasets.md.')
+        panoptic_folder = self.data_prefix['pan_seg_map_path']
         with open(self.ann_file) as f:
             content = json.load(f)
         categories = sorted(content['categories'], key=lambda category: category['id'])

@@ -18,8 +18,7 @@ def check_data_paths(dataset: BaseSegDataset, prepare_hint: str) -> None:
     if dataset.backend_args and dataset.backend_args.get('backend', 'local') != 'local':
         return
     name = type(dataset).__name__
-    for key in ('img_path', 'seg_map_path'):
-        folder = dataset.data_prefix.get(key)
+    for key, folder in dataset.data_prefix.items():  # img_path, seg_map_path and any other folder a dataset reads
         if folder and not osp.isdir(folder):
             raise FileNotFoundError(
                 f'{name}: the {key} folder {folder!r} does not exist (data_root='

@@ -103,6 +103,13 @@ def write_rgb_image(path: str, image: np.ndarray) -> None:
         raise OSError(f'OpenCV could not write {path}')
 
 
+def write_panoptic_png(path: str, segment_ids: np.ndarray) -> None:
+    """Write a COCO-panoptic PNG: segment id = R + 256·G + 256²·B (0 void), as ``panoptic_ids`` reads it."""
+    segment_ids = np.asarray(segment_ids, dtype=np.int64)
+    rgb = np.stack([segment_ids % 256, segment_ids // 256 % 256, segment_ids // 65536], axis=-1)
+    write_rgb_image(path, rgb.astype(np.uint8))
+
+
 def write_label_png(path: str, labels: np.ndarray) -> None:
     """Write a single-channel uint8 or uint16 label map as a PNG."""
     os.makedirs(osp.dirname(path) or '.', exist_ok=True)
