@@ -4,6 +4,7 @@ Two tiny label maps with ignored pixels over six classes: ``bus`` is neither in 
 (nan IoU, left out of the means), ``tree`` is predicted once but absent from the ground truth (IoU 0, counted).
 """
 import datetime
+import glob
 import os
 import pickle
 import warnings
@@ -13,6 +14,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
@@ -23,6 +25,7 @@ from clipdense.registry import METRICS, register_all_modules
 CLASSES = ('sky', 'road', 'cat', 'dog', 'bus', 'tree')
 UNSEEN = ['cat', 'bus', 'tree']
 IGNORE = 255
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
 # (ground truth, prediction); the prediction under an ignored pixel must not count.
 IMAGE_A = ([[0, 0, 0, 0],
             [1, 1, 2, 2],
@@ -115,6 +118,18 @@ def test_nan_to_num_counts_absent_classes():
     results = evaluate(OpenVocabIoUMetric(unseen_classes=UNSEEN, nan_to_num=0))
     assert results['mIoU_unseen'] == pytest.approx(round(100 * (0.4 + 0 + 0) / 3, 2), abs=1e-4)  # bus now 0
     assert results['mIoU'] == pytest.approx(round(100 * 2.5 / 6, 2), abs=1e-4)
+
+
+def test_ground_truth_classes_only_leaves_predicted_absent_classes_out():
+    """detectron2's rule (FC-CLIP, SAN): tree, predicted once but never in the ground truth, has no IoU."""
+    results = evaluate(OpenVocabIoUMetric(unseen_classes=UNSEEN, ignore_index=IGNORE,
+                                          ground_truth_classes_only=True))
+    assert results['mIoU'] == pytest.approx(round(100 * (0.8 + 0.8 + 0.4 + 0.5) / 4, 2), abs=1e-4)
+    assert results['mIoU_seen'] == pytest.approx(round(100 * SEEN_MIOU, 2), abs=1e-4)
+    assert results['mIoU_unseen'] == pytest.approx(40.0)  # cat alone
+    assert results['mAcc'] == pytest.approx(round(100 * (4 / 5 + 4 / 5 + 2 / 3 + 2 / 3) / 4, 2), abs=1e-4)
+    with_zeros = evaluate(OpenVocabIoUMetric(unseen_classes=UNSEEN, ground_truth_classes_only=True, nan_to_num=0))
+    assert with_zeros == evaluate(OpenVocabIoUMetric(unseen_classes=UNSEEN, nan_to_num=0))
 
 
 def test_harmonic_miou_is_zero_when_both_splits_are_zero():
@@ -245,3 +260,15 @@ def test_class_index_coco_metric_names_a_json_of_other_ids(tmp_path):
     metric.process({}, [predictions([1])])
     with pytest.raises(ValueError, match=r'has category ids \[7\], which are not class indices of the dataset \(0-3\)'):
         metric.evaluate(1)
+
+
+@pytest.mark.parametrize('config', sorted(
+    glob.glob(os.path.join(CONFIGS, 'fcclip', 'fcclip_convnext-l_*.py'))
+    + glob.glob(os.path.join(CONFIGS, 'san', 'san_vit-*.py'))), ids=os.path.basename)
+def test_detectron2_based_methods_average_over_ground_truth_classes(config):
+    """FC-CLIP and SAN report detectron2's mIoU, except on Cityscapes, which FC-CLIP scores with cityscapesScripts
+    (a predicted class absent from the ground truth counts there, as in mmseg)."""
+    evaluators = Config.fromfile(config).test_evaluator
+    iou_metric, = [evaluator for evaluator in (evaluators if isinstance(evaluators, list) else [evaluators])
+                   if evaluator['type'] == 'OpenVocabIoUMetric']
+    assert iou_metric.get('ground_truth_classes_only', False) == ('cityscapes' not in config)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 
 from tool_runs import ROOT, run_tool, short_run
 
@@ -210,11 +210,34 @@ def test_ensemble_scores(registries):
     text_logits, _ = roi_head.bbox_head(features)
     image_logits = roi_head.image_bbox_head.fc_cls.classify(roi_head.image_bbox_head.region_embeddings(features),
                                                             with_background=False)
-    scores = roi_head._ensemble_log_scores(text_logits, features).softmax(dim=-1)[:, :-1]
+    scores = roi_head._ensemble_scores(text_logits, features)
     p_text, p_image = text_logits.softmax(-1)[:, :-1], image_logits.softmax(-1)
     seen = roi_head.seen_classes
     expected = torch.where(seen, p_text.pow(2 / 3) * p_image.pow(1 / 3), p_text.pow(1 / 3) * p_image.pow(2 / 3))
-    assert torch.allclose(scores, expected, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(scores[:, :-1], expected, rtol=1e-4, atol=1e-7)
+
+
+def test_ensemble_scores_are_kept_when_they_sum_past_one(registries):
+    """Where the branches disagree across the split (text: a seen class, image: an unseen one) the geometric
+    means sum past 1; the detections carry them as they are, not renormalised by mmdet's softmax."""
+    detector = build_synthetic_vild(registries, ensemble=True)
+    detector.eval()
+    roi_head = detector.roi_head
+    seen, unseen = (roi_head.seen_classes.nonzero()[0, 0].item(), (~roi_head.seen_classes).nonzero()[0, 0].item())
+    p_text = torch.zeros(len(roi_head.seen_classes) + 1)
+    p_text[[seen, unseen]] = torch.tensor([2 / 3, 1 / 3])
+    p_image = torch.zeros(len(roi_head.seen_classes))
+    p_image[[seen, unseen]] = torch.tensor([1 / 3, 2 / 3])
+    fused = torch.zeros_like(p_text)
+    fused[seen] = fused[unseen] = (2 / 3) ** (2 / 3) * (1 / 3) ** (1 / 3)  # 0.529 each: 1.058 in all
+    fused[-1] = 0.0
+    rois = torch.tensor([[0, 10.0, 10.0, 40.0, 40.0]])
+    test_cfg = ConfigDict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10)
+    result = roi_head.bbox_head._predict_by_feat_single(rois, fused[None], torch.zeros(1, 4), dict(img_shape=(96, 96)),
+                                                        rcnn_test_cfg=test_cfg)
+    assert sorted(result.labels.tolist()) == sorted([seen, unseen])
+    assert torch.allclose(result.scores, fused[[seen, unseen]], atol=1e-6)
+    assert torch.allclose(result.bboxes, rois[:, 1:].expand(2, 4))
 
 
 def test_vild_predicts_boxes_and_masks(registries):
@@ -277,6 +300,8 @@ def test_reference_configs(name, registries):
     assert len(Vocabulary.parse(model.vocabulary)) == num_classes
     assert len(Vocabulary.parse(model.train_vocabulary)) == num_train
     assert model.roi_head.distillation_weight == weight and ('image_bbox_head' in model.roi_head) == ensemble
+    if name.endswith('ov-lvis'):  # the reference's lvis_box_and_mask
+        assert cfg.test_evaluator.metric == ['bbox', 'segm'] and model.test_cfg.rcnn.max_per_img == 300
     head = model.roi_head.bbox_head
     assert (head.num_shared_convs, head.num_shared_fcs, head.fc_out_channels) == (4, 2, 1024)
     assert head.cls_predictor_cfg == dict(type='RegionTextClassifier', embed_dim=512, temperature=100.0,

@@ -40,7 +40,11 @@ class OpenVocabIoUMetric(IoUMetric):
     All values are in percent, rounded to two decimals like mmseg; ``hIoU`` is computed from the unrounded
     means. As in mmseg, a class neither in the ground truth nor predicted has a nan IoU and is left out of
     every mean (a class predicted but absent from the ground truth scores 0); ``nan_to_num`` replaces those
-    nans before averaging. A group with no class (no unseen classes given) has a nan mean, and so has hIoU.
+    nans before averaging. With ``ground_truth_classes_only`` a class absent from the ground truth is left out
+    even when predicted: the rule of detectron2's ``SemSegEvaluator`` (``iou_valid``: ground-truth pixels and a
+    non-empty union), by which the detectron2-based references (FC-CLIP, SAN) report their mIoU; it differs from
+    mmseg's only where such classes are predicted, e.g. on PC-459, where many classes are missing from the
+    validation set. A group with no class (no unseen classes given) has a nan mean, and so has hIoU.
     The per-class table logged at the end says which split each class is in.
 
     Args:
@@ -50,12 +54,15 @@ class OpenVocabIoUMetric(IoUMetric):
             metric gets the dataset's meta, so a typo fails before evaluation rather than after it.
         iou_metrics: per-class metrics, as for the parent; 'mIoU' is always computed, 'mDice' and
             'mFscore' may be added.
+        ground_truth_classes_only: leave every class without a ground-truth pixel out of the means, as
+            detectron2 does (above); per-class scores of such classes become nan (or ``nan_to_num``).
         **kwargs: ``ignore_index``, ``nan_to_num``, ``beta``, ``collect_device``, ``output_dir``,
             ``format_only``, ``prefix``: as for :class:`~mmseg.evaluation.IoUMetric`.
     """
 
     def __init__(self, unseen_classes: Optional[Union[Sequence[Union[str, int]], str, int]] = None,
-                 iou_metrics: Union[Sequence[str], str] = ('mIoU', ), **kwargs) -> None:
+                 iou_metrics: Union[Sequence[str], str] = ('mIoU', ), ground_truth_classes_only: bool = False,
+                 **kwargs) -> None:
         if isinstance(iou_metrics, str):
             iou_metrics = [iou_metrics]
         super().__init__(iou_metrics=['mIoU'] + [metric for metric in iou_metrics if metric != 'mIoU'],
@@ -67,6 +74,7 @@ class OpenVocabIoUMetric(IoUMetric):
         elif isinstance(unseen_classes, (str, numbers.Integral)):
             unseen_classes = [unseen_classes]
         self.unseen_classes = list(unseen_classes)
+        self.ground_truth_classes_only = ground_truth_classes_only
 
     @IoUMetric.dataset_meta.setter
     def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
@@ -117,6 +125,11 @@ class OpenVocabIoUMetric(IoUMetric):
         total_intersect, total_union, total_pred, total_label = (sum(areas) for areas in zip(*results))
         per_class = self.total_area_to_metrics(total_intersect, total_union, total_pred, total_label,
                                                self.metrics, self.nan_to_num, self.beta)
+        if self.ground_truth_classes_only:
+            absent = np.asarray(total_label) == 0
+            for name, values in per_class.items():
+                if name != 'aAcc':
+                    values[absent] = np.nan if self.nan_to_num is None else self.nan_to_num
 
         iou = per_class['IoU']
         seen_miou, unseen_miou = _nanmean(iou[~unseen]), _nanmean(iou[unseen])

@@ -35,7 +35,8 @@ val_dataloader = dict(dataset=dict(
     pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='OpenVocabIoUMetric'),
+    # mIoU over the classes in the ground truth, as the reference's detectron2 SemSegEvaluator
+    dict(type='OpenVocabIoUMetric', ground_truth_classes_only=True),
     dict(type='PanopticQualityMetric'),  # the json's 100 things
     dict(type='ClassIndexCocoMetric', ann_file='data/ade/ADEChallengeData2016/ade20k_instance_val.json', metric='segm'),
 ]

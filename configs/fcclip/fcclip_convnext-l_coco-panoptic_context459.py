@@ -17,6 +17,7 @@ test_pipeline = [
 ]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535)
+# mIoU over the classes in the ground truth, as the reference's detectron2 SemSegEvaluator
+val_evaluator = dict(type='OpenVocabIoUMetric', ignore_index=65535, ground_truth_classes_only=True)
 test_evaluator = val_evaluator
 train_dataloader = None

@@ -34,5 +34,6 @@ test_pipeline = [
 train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='OpenVocabIoUMetric')
+# mIoU over the classes in the ground truth, as the reference's detectron2 SemSegEvaluator
+val_evaluator = dict(type='OpenVocabIoUMetric', ground_truth_classes_only=True)
 test_evaluator = val_evaluator

@@ -15,5 +15,6 @@ val_dataloader = dict(
                  data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassContext'),
                  ann_file='ImageSets/SegmentationContext/val.txt', pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='OpenVocabIoUMetric')
+# mIoU over the classes in the ground truth, as the reference's detectron2 SemSegEvaluator
+val_evaluator = dict(type='OpenVocabIoUMetric', ground_truth_classes_only=True)
 test_evaluator = val_evaluator

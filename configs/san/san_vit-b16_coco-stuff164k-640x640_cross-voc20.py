@@ -15,7 +15,8 @@ val_dataloader = dict(
                  data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
                  ann_file='ImageSets/Segmentation/val.txt', pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='OpenVocabIoUMetric')
+# mIoU over the classes in the ground truth, as the reference's detectron2 SemSegEvaluator
+val_evaluator = dict(type='OpenVocabIoUMetric', ground_truth_classes_only=True)
 test_evaluator = val_evaluator
 train_dataloader = None
 train_cfg = None

@@ -15,3 +15,6 @@ model = dict(
     roi_head=dict(distillation_weight=0.0))
 train_dataloader = dict(batch_size=8)
 auto_scale_lr = dict(base_batch_size=256)
+# Box and mask AP, as the reference's `lvis_box_and_mask` evaluation (its 16.1 mask APr in the README's abstract).
+val_evaluator = dict(metric=['bbox', 'segm'])
+test_evaluator = val_evaluator

@@ -1,9 +1,12 @@
 """ViLD's box head: mmdet's shared 4-conv 2-FC head with normalised FCs, classifying in CLIP's space."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmcv.cnn import build_norm_layer
+from mmdet.models.layers import multiclass_nms
 from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import nn
 
 from clipdense.models.clip import ClassEmbeddings
@@ -18,11 +21,13 @@ class ViLDBBoxHead(ConvFCBBoxHead):
     frozen text embeddings and a learned background × 100), and class-agnostic box regression.
 
     ``forward`` returns mmdet's ``(cls_score, bbox_pred)``; ``region_embeddings`` gives the normalised embeddings
-    the distillation compares with CLIP's.
+    the distillation compares with CLIP's. With ``scores_given`` set (by the ensemble's RoI head) the
+    ``cls_score`` handed to prediction holds class probabilities, background last, which are used as they are.
     """
 
     def __init__(self, fc_norm_cfg: dict = dict(type='BN1d'), **kwargs):
         super().__init__(**kwargs)
+        self.scores_given = False
         self.shared_fc_norms = nn.ModuleList(
             build_norm_layer(fc_norm_cfg, self.fc_out_channels)[1] for _ in range(self.num_shared_fcs))
 
@@ -57,3 +62,18 @@ class ViLDBBoxHead(ConvFCBBoxHead):
         cls_score = self.fc_cls.classify(embeddings[:num_classified])
         bbox_pred = self.fc_reg(x[:num_classified]) if self.with_reg else None
         return cls_score, bbox_pred, embeddings
+
+    def _predict_by_feat_single(self, roi: torch.Tensor, cls_score: torch.Tensor, bbox_pred: torch.Tensor,
+                                img_meta: dict, rescale: bool = False,
+                                rcnn_test_cfg: Optional[ConfigDict] = None) -> InstanceData:
+        """mmdet's, but given scores skip its softmax: the ensemble's per-class geometric means can sum past 1,
+        and a softmax would rescale them (the reference ranks and thresholds them as they are)."""
+        if not self.scores_given or roi.shape[0] == 0:
+            return super()._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale, rcnn_test_cfg)
+        results = super()._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale, None)
+        results.scores = cls_score
+        if rcnn_test_cfg is None:
+            return results
+        detections, labels = multiclass_nms(results.bboxes, cls_score, rcnn_test_cfg.score_thr, rcnn_test_cfg.nms,
+                                            rcnn_test_cfg.max_per_img, box_dim=4)
+        return InstanceData(bboxes=detections[:, :-1], scores=detections[:, -1], labels=labels)

@@ -33,6 +33,7 @@ class ViLDRoIHead(StandardRoIHead):
     def __init__(self, image_bbox_head: Optional[dict] = None, distillation_weight: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.image_bbox_head = MODELS.build(image_bbox_head) if image_bbox_head is not None else None
+        self.bbox_head.scores_given = self.with_ensemble  # at test time the ensemble hands over its scores
         self.distillation_weight = distillation_weight
         self.register_buffer('seen_classes', torch.zeros(0, dtype=torch.bool), persistent=False)
         self._regions = None  # the batch's distillation regions, set for the span of ``loss``
@@ -96,13 +97,13 @@ class ViLDRoIHead(StandardRoIHead):
     def _bbox_forward(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> dict:
         results = super()._bbox_forward(x, rois)
         if self.with_ensemble and not self.training:
-            results['cls_score'] = self._ensemble_log_scores(results['cls_score'], results['bbox_feats'])
+            results['cls_score'] = self._ensemble_scores(results['cls_score'], results['bbox_feats'])
         return results
 
-    def _ensemble_log_scores(self, text_logits: torch.Tensor, roi_features: torch.Tensor) -> torch.Tensor:
-        """The ensemble's class scores as logits for mmdet's softmax: their logarithms with a background column
-        of ``1 − Σ scores`` (the scores sum to at most 1), so that the softmax returns them unchanged."""
-        p_text = text_logits.softmax(dim=-1)[:, :-1]
+    def _ensemble_scores(self, text_logits: torch.Tensor, roi_features: torch.Tensor) -> torch.Tensor:
+        """The ensemble's class scores (N, C + 1), background last: ``p_text``'s background probability, which
+        mmdet's NMS ignores. The class scores can sum past 1 (up to ~1.06), so no softmax may renormalise them."""
+        p_text, p_text_background = text_logits.softmax(dim=-1).split([text_logits.shape[1] - 1, 1], dim=-1)
         image_logits = self.image_bbox_head.fc_cls.classify(
             self.image_bbox_head.region_embeddings(roi_features), with_background=False)
         p_image = image_logits.softmax(dim=-1)
@@ -112,8 +113,7 @@ class ViLDRoIHead(StandardRoIHead):
                                f'{len(seen)} are set (ViLD.set_vocabulary sets them)')
         p_split = torch.where(seen, p_text, p_image)
         scores = (p_image * p_text * p_split).pow(1 / 3)
-        background = (1 - scores.sum(dim=-1, keepdim=True)).clamp_min(0)
-        return torch.cat([scores, background], dim=-1).log()
+        return torch.cat([scores, p_text_background], dim=-1)
 
 
 def distillation_regions(batch_data_samples, device) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
