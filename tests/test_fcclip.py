@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmdet.structures.mask import mask2bbox
 
 from clipdense.apis import inference_model, init_model
-from clipdense.datasets.transforms.panoptic import panoptic_ids
+from clipdense.datasets.transforms.panoptic import NO_SEGMENT, panoptic_ids
 from clipdense.datasets.writers import write_panoptic_png
 from clipdense.models.clip import ClassEmbeddings, Vocabulary
 from clipdense.models.heads.mask_classification import INSTANCE_OFFSET, instance_inference, mask_pool, panoptic_fusion
@@ -723,7 +723,8 @@ def write_coco_panoptic(root):
 def test_panoptic_training_supervises_one_mask_per_instance(tmp_path):
     """COCOPanopticSegDataset + LoadPanopticAnnotations + PackPanopticSegInputs: one target mask per non-crowd
     segment (the two persons apart), crowd pixels keep their class in the label map but are no target, segments of
-    classes outside the training vocabulary are dropped; the segments follow flips and padding."""
+    classes outside the training vocabulary are dropped, a segment cropped out stays as an empty mask; the segments
+    follow flips and padding."""
     from clipdense.registry import DATASETS
     classes = write_coco_panoptic(tmp_path)
     pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadPanopticAnnotations'),
@@ -750,6 +751,11 @@ def test_panoptic_training_supervises_one_mask_per_instance(tmp_path):
     masks = instances[0].masks
     assert masks.shape == (2, 64, 64) and masks.sum(dim=(1, 2)).tolist() == [200, 400]
     assert masks[0, :10, 64 - 20:].all() and not masks[:, 48:].any()  # flipped, nothing in the padding
+    cropped_out = train_samples[0].clone()  # as if a crop had left the second person outside
+    cropped_out.gt_segments.data[cropped_out.gt_segments.data == 1] = NO_SEGMENT
+    instances, _ = model.decode_head._seg_data_to_instance_data([cropped_out])
+    assert instances[0].labels.tolist() == [0, 0]  # the reference keeps it: an empty mask, still a target
+    assert instances[0].masks.sum(dim=(1, 2)).tolist() == [200, 0]
     batch = model.data_preprocessor(dict(inputs=[dataset[0]['inputs'], dataset[1]['inputs']],
                                          data_samples=[dataset[0]['data_samples'], dataset[1]['data_samples']]),
                                     True)

@@ -30,7 +30,9 @@ class LoadPanopticAnnotations(BaseTransform):
       Mask2Former's and FC-CLIP's panoptic training skips crowd regions; both maps are in ``seg_fields``, so
       mmseg's resize, crop and flip move them together (mmcv's ``Pad`` pads only the label map: the segments are
       padded with 255 to its size where the head reads them);
-    * ``segment_labels`` (int64 array): the class of each segment index.
+    * ``segment_labels`` (int64 array): the class of each segment index. A segment with no pixel (none in the
+      PNG, or none left after a crop) keeps its index and label: the reference trains on every non-crowd segment of
+      ``segments_info``, such a segment as an empty mask.
     """
 
     def __init__(self, backend_args=None) -> None:
@@ -45,7 +47,7 @@ class LoadPanopticAnnotations(BaseTransform):
         for segment in results['segments_info']:
             inside = ids == segment['id']
             semantic[inside] = segment['label']
-            if segment['iscrowd'] or not inside.any():
+            if segment['iscrowd']:
                 continue
             if len(labels) == NO_SEGMENT:
                 raise ValueError(f'{results["seg_map_path"]} has more than {NO_SEGMENT} segments, which an 8-bit '

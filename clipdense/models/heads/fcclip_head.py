@@ -135,7 +135,8 @@ class FCCLIPHead(Mask2FormerHead):
         """The mask targets: one per segment where the samples carry panoptic segments (``gt_segments`` and
         ``segment_labels``, from ``LoadPanopticAnnotations``: one mask per instance, as the reference trains), else
         one per class of the semantic map (mmseg's). Segments of classes outside the training vocabulary are
-        dropped."""
+        dropped; a segment with no pixel left (cropped out) is an empty mask, as the reference's dataset mapper makes
+        one of every non-crowd segment after the crop, matched and supervised like the others."""
         if not all('gt_segments' in sample for sample in batch_data_samples):
             return super()._seg_data_to_instance_data(batch_data_samples)
         batch_gt_instances, batch_img_metas = [], []
@@ -146,11 +147,10 @@ class FCCLIPHead(Mask2FormerHead):
             segments = F.pad(segments, (0, width - segments.shape[1], 0, height - segments.shape[0]),
                              value=NO_SEGMENT)
             labels = torch.as_tensor(sample.metainfo['segment_labels'], device=segments.device)
-            present = [index for index in segments.unique().tolist()
-                       if index != NO_SEGMENT and labels[index] != self.ignore_index]
-            masks = torch.stack([segments == index for index in present]).long() if present else \
+            trained = [index for index in range(len(labels)) if labels[index] != self.ignore_index]
+            masks = torch.stack([segments == index for index in trained]).long() if trained else \
                 segments.new_zeros((0, *segments.shape))
-            batch_gt_instances.append(InstanceData(labels=labels[present], masks=masks))
+            batch_gt_instances.append(InstanceData(labels=labels[trained], masks=masks))
             batch_img_metas.append(sample.metainfo)
         return batch_gt_instances, batch_img_metas
 
