@@ -242,6 +242,8 @@ def test_text_is_the_normalised_mean_of_unnormalised_prompt_embeddings():
     templates = TEMPLATE_SETS['regionclip81']
     assert len(templates) == 81 and len(set(templates)) == 81 and templates[0] == '{}.'
     assert format_prompt('{}.', 'hot dog, sausage+bun', 'regionclip') == 'hot dog sausage bun.'
+    assert format_prompt('a photo of a {}.', 'speaker_(stereo_equipment)', 'regionclip') == \
+        'a photo of a speaker stereo equipment.'  # LVIS names as its get_cls_names writes them
     clip_model = build_clip('test-tiny-rn', None)
     classifier = TextClassifier(clip_model, templates[:3], clip_name='test-tiny-rn', cache_dir=None,
                                 name_style='regionclip', normalize_prompts=False)

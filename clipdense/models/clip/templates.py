@@ -79,11 +79,17 @@ def _vild_name(name: str) -> str:
     return name.replace('_', ' ').replace('/', ' or ').lower().rstrip('.')
 
 
+def _regionclip_name(name: str) -> str:
+    # RegionCLIP's get_cls_names (LVIS's "_" a space, no parentheses), then its prompt_engineering (commas dropped,
+    # "+" a space).
+    name = name.replace('_', ' ').replace('(', '').replace(')', '')
+    return name.replace(',', '').replace('+', ' ')
+
+
 # How a class name is written into the templates: as given, or as ViLD's demo rewrites it.
 NAME_STYLES: Dict[str, Callable[[str], str]] = {
     'as_is': lambda name: name, 'vild': _vild_name,
-    # RegionCLIP's prompt_engineering: commas dropped, '+' becomes a space.
-    'regionclip': lambda name: name.replace(',', '').replace('+', ' ')}
+    'regionclip': _regionclip_name}
 
 
 def format_prompt(template: str, name: str, name_style: str = 'as_is') -> str:
