@@ -51,6 +51,15 @@ def test_cache_key_follows_the_weights(clip_model, tmp_path):
     assert not torch.allclose(a.embeddings, b.embeddings)
 
 
+def test_cache_key_follows_how_a_name_style_rewrites(clip_model, monkeypatch):
+    """A name style whose rewriting changes (RegionCLIP's learned LVIS's get_cls_names) misses the old cache."""
+    from clipdense.models.clip import templates
+    classifier = TextClassifier(clip_model, 'photo', clip_name='test-tiny-vit', cache_dir=None, name_style='regionclip')
+    before = classifier._cache_key(['speaker_(stereo_equipment)'])
+    monkeypatch.setitem(templates.NAME_STYLES, 'regionclip', lambda name: name.replace(',', ''))
+    assert classifier._cache_key(['speaker_(stereo_equipment)']) != before
+
+
 def test_vocabulary_larger_than_one_text_batch(clip_model):
     names = [f'thing {i}' for i in range(23)]
     small_batches = TextClassifier(clip_model, 'photo', clip_name='test-tiny-vit', cache_dir=None, batch_size=5)

@@ -123,7 +123,8 @@ class TextClassifier:
         clip_model: an open_clip CLIP model.
         tokenizer: an open_clip tokenizer; default ``open_clip.get_tokenizer(clip_name)``.
         templates: a template-set name (``imagenet80``, ``maskclip85`` ...) or a list of ``{}`` patterns.
-        name_style: how names are written into the templates (``templates.NAME_STYLES``: ``'as_is'``, ``'vild'``).
+        name_style: how names are written into the templates (``templates.NAME_STYLES``: ``'as_is'``, ``'vild'``,
+            ``'regionclip'``).
         clip_name: the open_clip name, used to pick the tokenizer.
         cache_dir: where encoded vocabularies are kept; ``None`` disables the disk cache.
         batch_size: prompts encoded per forward pass.
@@ -174,7 +175,9 @@ class TextClassifier:
         digest = hashlib.sha1(self.fingerprint.encode())
         digest.update('\x00'.join(self.templates).encode())
         if self.name_style != 'as_is':  # keys of the default style stay those of existing caches
-            digest.update(f'\x02{self.name_style}'.encode())
+            # the rewritten names too, so that a style whose rewriting changes does not read stale embeddings
+            rewrite = NAME_STYLES[self.name_style]
+            digest.update(('\x02' + self.name_style + '\x00'.join(rewrite(name) for name in names)).encode())
         if not self.normalize_prompts:
             digest.update(b'\x03unnormalised-mean')
         if self.precision != 'fp32':
