@@ -332,6 +332,7 @@ def test_ov_coco_config_holds_the_reference_recipe():
     assert head.bbox_roi_extractor.roi_layer.output_size == 14 and head.bbox_roi_extractor.roi_layer.aligned
     assert head.bbox_head.loss_cls.gamma == 0.5 and head.bbox_head.loss_cls.background_weight == 0.2
     assert cfg.model.clip.name == 'RN50' and cfg.model.templates == 'regionclip81'
+    assert cfg.load_from == 'checkpoints/regionclip_pretrained-cc_rn50_clipdense.pth'  # MODEL.WEIGHTS
 
 
 def test_backbone_builds_its_own_clip_and_rejects_vision_transformers(registries):

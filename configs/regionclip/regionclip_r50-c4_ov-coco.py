@@ -3,9 +3,8 @@
 # 0.9, weight decay 1e-4), x0.1 at 60k and 80k, linear warm-up from 0.002e-3 over 5k; multi-scale shorter side
 # 640-800, longer side <= 1333; test 800/1333, score > 0.001, per-class gaussian soft-NMS (sigma 0.5, prune 0.001:
 # test_transfer_learning.sh's SOFT_NMS_ENABLED True with detectron2's defaults), 100 detections. Start from the
-# released RegionCLIP weights: load_from = <regionclip_pretrained-cc_rn50.pth converted by
-# tools/model_converters/regionclip2clipdense.py>. Proposals: the reference's frozen R50-C4 RPN trained on the 48 base
-# classes (MODEL_ZOO's rpn_coco_48.pth): convert it once and put the result at model.offline_rpn.checkpoint,
+# released RegionCLIP weights (load_from, at the end). Proposals: the reference's frozen R50-C4 RPN trained on the 48
+# base classes (MODEL_ZOO's rpn_coco_48.pth): convert it once and put the result at model.offline_rpn.checkpoint,
 #   python tools/model_converters/regionclip_rpn2clipdense.py rpn_coco_48.pth checkpoints/rpn_coco_48_clipdense.pth
 # On fewer GPUs: --auto-scale-lr (the maintainer's advice, #43).
 # Reference (docs/MODEL_ZOO.md, row "ResNet50-C4", OV-COCO): AP50 novel 31.4 / all 50.4; base 57.1 from third-party
@@ -46,3 +45,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # The reference's batch: 16 images (8 GPUs x 2 here).
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# Fine-tuning starts from the released pretrained RegionCLIP (MODEL.WEIGHTS), converted once:
+#   python tools/model_converters/regionclip2clipdense.py regionclip_pretrained-cc_rn50.pth \
+#       checkpoints/regionclip_pretrained-cc_rn50_clipdense.pth
+load_from = 'checkpoints/regionclip_pretrained-cc_rn50_clipdense.pth'

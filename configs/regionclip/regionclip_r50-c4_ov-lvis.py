@@ -7,9 +7,9 @@
 # sqrt(p * logit)), score > 0.02 (SCORE_THRESH_TEST), gaussian soft-NMS (sigma 0.5, prune 0.001,
 # test_transfer_learning.sh's SOFT_NMS_ENABLED True), 300 detections per image (TEST.DETECTIONS_PER_IMAGE, LVIS's
 # limit). Reference figures: MODEL_ZOO lists only RN50x4 on LVIS (regionclip_rn50x4-c4_ov-lvis.py); none for RN50.
-# Start from the released pretrained RegionCLIP: load_from = <regionclip_pretrained-cc_rn50.pth converted by
-# tools/model_converters/regionclip2clipdense.py>; evaluate the released regionclip_finetuned-lvis_rn50.pth the same
-# way. Proposals: the reference's frozen LSJ R50-FPN RPN on the 866 base classes (rpn_lvis_866_lsj.pth with
+# Start from the released pretrained RegionCLIP (load_from, at the end); evaluate the released
+# regionclip_finetuned-lvis_rn50.pth converted the same way. Proposals: the reference's frozen LSJ R50-FPN RPN on the
+# 866 base classes (rpn_lvis_866_lsj.pth with
 # OFFLINE_RPN_LSJ_PRETRAINED True, meta_arch/clip_rcnn.py:115-119: SyncBN in the ResNet and the FPN, RPN.CONV_DIMS
 # [-1, -1]), converted once:
 #   python tools/model_converters/regionclip_rpn2clipdense.py rpn_lvis_866_lsj.pth \
@@ -57,3 +57,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # The reference's batch: 16 images (8 GPUs x 2 here).
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# Fine-tuning starts from the released pretrained RegionCLIP (MODEL.WEIGHTS), converted once:
+#   python tools/model_converters/regionclip2clipdense.py regionclip_pretrained-cc_rn50.pth \
+#       checkpoints/regionclip_pretrained-cc_rn50_clipdense.pth
+load_from = 'checkpoints/regionclip_pretrained-cc_rn50_clipdense.pth'

@@ -11,3 +11,7 @@ model = dict(
     roi_head=dict(
         bbox_roi_extractor=dict(roi_layer=dict(output_size=18), out_channels=1280),
         bbox_head=dict(in_channels=640)))
+# Fine-tuning starts from the released pretrained RegionCLIP (MODEL.WEIGHTS), converted once:
+#   python tools/model_converters/regionclip2clipdense.py regionclip_pretrained-cc_rn50x4.pth \
+#       checkpoints/regionclip_pretrained-cc_rn50x4_clipdense.pth
+load_from = 'checkpoints/regionclip_pretrained-cc_rn50x4_clipdense.pth'
