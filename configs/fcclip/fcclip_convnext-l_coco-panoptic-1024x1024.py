@@ -8,7 +8,10 @@
 # needs and PyPI lacks) and mask AP of the instance output (mmdet's CocoMetric on instances_val2017.json).
 # Reference (README): PQ 54.4, mask AP 44.6, mIoU 63.7 on COCO. One mask per non-crowd segment of the panoptic
 # annotations is supervised, as the reference. The other configs of this folder evaluate the same model on other
-# vocabularies without training.
+# vocabularies without training. Validation: every 5000 iterations on COCO val here; the reference's training config
+# validates on ADE20K panoptic val instead (DATASETS.TEST, EVAL_PERIOD 5000) and its release was picked by ADE PQ
+# (issue #13). To pick a checkpoint the same way, score the saved ones (one per 5000 iterations) with
+# fcclip_convnext-l_coco-panoptic_ade150.py.
 _base_ = [
     '../_base_/models/fcclip_convnext-l.py', '../_base_/datasets/coco_panoptic.py',
     '../_base_/default_runtime.py', '../_base_/schedules/fcclip_368k.py'
