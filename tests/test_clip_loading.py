@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from clipdense.models.clip import CLIPLoadError, build_clip, is_openai_state_dict
-from conftest import make_openai_state_dict
+from conftest import TINY_VIT, make_openai_state_dict
 
 
 def test_open_clip_name_random_weights_is_fp32_eval():
@@ -65,6 +65,25 @@ def test_download_failure_says_how_to_use_a_local_file(monkeypatch):
     with pytest.raises(CLIPLoadError, match=r"could not get pretrained weights 'openai' for CLIP 'RN50'.*"
                                             r"model\.clip\.pretrained=/path/to/weights\.pt"):
         build_clip('RN50', 'openai')
+
+
+@pytest.mark.parametrize('tag_quick_gelu', [True, False], ids=['openai-like', 'laion-like'])
+def test_tags_get_the_activation_their_weights_were_trained_with(tmp_path, monkeypatch, tag_quick_gelu):
+    """open_clip builds ViT-B-16 + 'openai' with GELU and only warns; the tag's weights were trained with QuickGELU,
+    which the model must use. A tag registered for the tiny config, its 'download' a local file, runs the real path."""
+    from open_clip import factory, pretrained
+    from open_clip.transformer import QuickGELU
+    gelu_config = {key: value for key, value in TINY_VIT.items() if key != 'quick_gelu'}  # as ViT-B-16's
+    monkeypatch.setitem(factory._MODEL_CONFIGS, 'test-tiny-vit-gelu', gelu_config)
+    path = tmp_path / 'weights.pt'
+    source = build_clip('test-tiny-vit-gelu', None)
+    torch.save(source.state_dict(), path)
+    monkeypatch.setitem(pretrained._PRETRAINED, 'test-tiny-vit-gelu', {'fake': dict(url='', quick_gelu=tag_quick_gelu)})
+    monkeypatch.setattr(factory, 'download_pretrained', lambda cfg, **kwargs: str(path))
+    model = build_clip('test-tiny-vit-gelu', 'fake')
+    activations = {type(module) for module in model.visual.modules()} & {QuickGELU, torch.nn.GELU}
+    assert activations == ({QuickGELU} if tag_quick_gelu else {torch.nn.GELU})
+    assert torch.equal(model.visual.conv1.weight, source.visual.conv1.weight)
 
 
 def test_missing_file():

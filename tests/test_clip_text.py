@@ -60,6 +60,21 @@ def test_cache_key_follows_how_a_name_style_rewrites(clip_model, monkeypatch):
     assert classifier._cache_key(['speaker_(stereo_equipment)']) != before
 
 
+def test_cache_key_follows_the_activation():
+    """GELU and QuickGELU towers share their tensors (and fingerprint) but not their embeddings: a cache written by
+    one must not serve the other."""
+    from open_clip.transformer import QuickGELU
+    quick = build_clip('test-tiny-vit', None)
+    gelu = build_clip('test-tiny-vit', None)
+    gelu.load_state_dict(quick.state_dict())
+    for block in gelu.transformer.resblocks:
+        block.mlp.gelu = torch.nn.GELU()
+    assert any(isinstance(module, QuickGELU) for module in quick.transformer.modules())
+    keys = [TextClassifier(model, 'photo', clip_name='test-tiny-vit', cache_dir=None)._cache_key(['cat'])
+            for model in (quick, gelu)]
+    assert keys[0] != keys[1]
+
+
 def test_vocabulary_larger_than_one_text_batch(clip_model):
     names = [f'thing {i}' for i in range(23)]
     small_batches = TextClassifier(clip_model, 'photo', clip_name='test-tiny-vit', cache_dir=None, batch_size=5)

@@ -3,8 +3,8 @@
 Every clipdense config names its CLIP at ``model.clip.name`` / ``model.clip.pretrained``:
 
 * ``name``: an open_clip model name (``ViT-B-16``, ``RN50``, ``convnext_base_w`` ...), clipdense's own
-  ``clipdense-tiny`` (ViT), ``clipdense-tiny-convnext`` and ``clipdense-tiny-resnet``, or ``None`` to read an OpenAI-format architecture off
-  the weights file.
+  ``clipdense-tiny`` (ViT), ``clipdense-tiny-convnext`` and ``clipdense-tiny-resnet``, or ``None`` to read an
+  OpenAI-format architecture off the weights file.
 * ``pretrained``:
 
   - an open_clip tag (``openai``, ``laion2b_s34b_b88k`` ...), downloaded by open_clip;
@@ -13,8 +13,9 @@ Every clipdense config names its CLIP at ``model.clip.name`` / ``model.clip.pret
     or an open_clip checkpoint (``.pt``/``.bin``/``.safetensors``);
   - ``None``: random weights (a warning is logged; only useful for tests and benchmarks).
 
-OpenAI releases are always built from their own tensors with QuickGELU, as OpenAI trained them and as the
-reference repositories load them. Models are returned in fp32 and eval mode.
+OpenAI releases are always built with QuickGELU, as OpenAI trained them and as the reference repositories load
+them: files from their own tensors, open_clip tags (``openai`` and every other tag trained with QuickGELU) with
+open_clip's ``force_quick_gelu``. Models are returned in fp32 and eval mode.
 """
 import contextlib
 import difflib
@@ -203,8 +204,12 @@ def _load_tag(name: str, tag: str) -> nn.Module:
         raise CLIPLoadError(
             f'unknown pretrained tag {tag!r} for CLIP {name!r}. open_clip knows: {tags or "none"}. '
             'For weights of your own give a file: model.clip.pretrained=/path/to/weights.pt')
+    # open_clip builds a tag's weights into the architecture as named and only warns when the tag was trained with
+    # QuickGELU (OpenAI's, MetaCLIP's ...) and the config has GELU: ask for the activation the weights were trained
+    # with.
+    quick_gelu = bool(open_clip.get_pretrained_cfg(name, tag).get('quick_gelu', False))
     try:
-        model = open_clip.create_model(name, pretrained=tag)
+        model = open_clip.create_model(name, pretrained=tag, force_quick_gelu=quick_gelu)
     except Exception as error:  # noqa: BLE001 - any download failure gets the same advice
         raise CLIPLoadError(
             f'could not get pretrained weights {tag!r} for CLIP {name!r} ({type(error).__name__}: {error}). '

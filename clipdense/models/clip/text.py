@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence, Union
 import open_clip
 import torch
 import torch.nn.functional as F
+from open_clip.transformer import QuickGELU
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import nn
@@ -106,6 +107,12 @@ def text_tower_fingerprint(model: nn.Module) -> str:
                                    if not key.startswith('visual.') and key not in _NOT_TEXT_TOWER})
 
 
+def _uses_quick_gelu(model: nn.Module) -> bool:
+    """Whether the text tower runs QuickGELU (OpenAI's activation; open_clip builds GELU unless told)."""
+    return any(isinstance(module, QuickGELU) for name, module in model.named_modules()
+               if not name.startswith('visual'))
+
+
 def text_state_fingerprint(state_dict: dict) -> str:
     """``text_tower_fingerprint`` of a text tower's tensors given by their open_clip names (converters compute it
     for released checkpoints that carry their text encoder)."""
@@ -180,6 +187,8 @@ class TextClassifier:
             digest.update(('\x02' + self.name_style + '\x00'.join(rewrite(name) for name in names)).encode())
         if not self.normalize_prompts:
             digest.update(b'\x03unnormalised-mean')
+        if _uses_quick_gelu(self.clip_model):  # the activation has no tensor the fingerprint could see
+            digest.update(b'\x05quick-gelu')
         if self.precision != 'fp32':
             digest.update(f'\x04{self.precision}'.encode())
         digest.update(b'\x01')
