@@ -300,8 +300,9 @@ def test_reference_configs(name, registries):
     assert len(Vocabulary.parse(model.vocabulary)) == num_classes
     assert len(Vocabulary.parse(model.train_vocabulary)) == num_train
     assert model.roi_head.distillation_weight == weight and ('image_bbox_head' in model.roi_head) == ensemble
-    if name.endswith('ov-lvis'):  # the reference's lvis_box_and_mask
+    if name.endswith('ov-lvis'):  # the reference's lvis_box_and_mask; uniform sampling (no repeat factors)
         assert cfg.test_evaluator.metric == ['bbox', 'segm'] and model.test_cfg.rcnn.max_per_img == 300
+        assert cfg.train_dataloader.dataset.type == 'LVISV1Dataset'
     head = model.roi_head.bbox_head
     assert (head.num_shared_convs, head.num_shared_fcs, head.fc_out_channels) == (4, 2, 1024)
     assert head.cls_predictor_cfg == dict(type='RegionTextClassifier', embed_dim=512, temperature=100.0,

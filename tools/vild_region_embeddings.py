@@ -99,7 +99,10 @@ def test_pipeline_dataset(cfg, split: str):
     key = f'{split}_dataloader'
     if key not in cfg:
         raise ConfigError(f'the config has no {key}: choose --split among the dataloaders it defines.')
-    dataset = cfg[key].dataset.copy()
+    dataset = cfg[key].dataset
+    while 'dataset' in dataset:  # every image once: not through a wrapper that repeats or balances
+        dataset = dataset.dataset
+    dataset = dataset.copy()
     dataset.pipeline = [step for step in cfg.test_dataloader.dataset.pipeline
                         if step['type'] != 'LoadRegionEmbeddings']
     return DATASETS.build(dataset)

@@ -22,4 +22,4 @@ train_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction',
                     'homography_matrix', 'region_boxes', 'region_embeddings')),
 ]
-train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

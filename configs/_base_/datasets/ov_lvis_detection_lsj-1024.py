@@ -1,6 +1,6 @@
 # OV-LVIS at ViLD's input (configs/vild_resnet.yaml): 1024 x 1024 large-scale jitter (scale 0.1-2.0 of 1024,
-# random crop to 1024, horizontal flip), crowd boxes skipped; test with the longer side at 1024. Models pad batches
-# to 1024 (data_preprocessor batch_augments). ViLD configs that distil add LoadRegionEmbeddings after the
+# random crop to 1024, horizontal flip), crowd boxes skipped, uniform sampling; test with the longer side at 1024.
+# Models pad batches to 1024 (data_preprocessor batch_augments). ViLD configs that distil add LoadRegionEmbeddings after the
 # annotations and pack the region meta keys (configs/vild/).
 _base_ = ['./ov_lvis_detection.py']
 image_size = (1024, 1024)
@@ -20,6 +20,11 @@ test_pipeline = [
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(type='mmdet.PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
+# ViLD reads LVIS uniformly (its input reader shuffles and repeats the files; rare classes are handled in the loss
+# only), so no repeat-factor sampling: the dataset itself, not the base's ClassBalancedDataset around it.
+train_dataloader = dict(dataset=dict(
+    _delete_=True, type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
+    ann_file='annotations/lvis_v1_train_ov_base.json', data_prefix=dict(img=''),
+    filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=train_pipeline, backend_args=None))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
