@@ -1,7 +1,7 @@
 # OV-LVIS at ViLD's input (configs/vild_resnet.yaml): 1024 x 1024 large-scale jitter (scale 0.1-2.0 of 1024,
 # random crop to 1024, horizontal flip), crowd boxes skipped, uniform sampling; test with the longer side at 1024.
-# Models pad batches to 1024 (data_preprocessor batch_augments). ViLD configs that distil add LoadRegionEmbeddings after the
-# annotations and pack the region meta keys (configs/vild/).
+# Models pad batches to 1024 (data_preprocessor batch_augments). ViLD configs that distil add LoadRegionEmbeddings
+# after the annotations and pack the region meta keys (configs/vild/).
 _base_ = ['./ov_lvis_detection.py']
 image_size = (1024, 1024)
 train_pipeline = [
