@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.structures import InstanceData, PixelData
 from mmdet.structures.mask import mask2bbox
 
 from clipdense.apis import inference_model, init_model
@@ -538,7 +539,6 @@ def test_thing_classes_follow_the_vocabulary_by_name(monkeypatch):
 
 
 def test_training_step_supervises_every_prediction_and_trains_only_the_head():
-    from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     model = build(vocabulary=['cat', 'dog', 'sofa', 'table'], train_vocabulary=['cat', 'dog', 'table']).train()
     assert model.decode_head.num_classes == 3 and model.decode_head.class_weight == [1.0, 1.0, 1.0, 0.1]
@@ -789,12 +789,32 @@ def write_instances_of_panoptic(panoptic_json, png_folder, instances_json):
         json.dump(dict(images=panoptic['images'], annotations=annotations, categories=categories), f)
 
 
+def predict_the_ground_truth(sample, panoptic_png, num_classes, thing_indices):
+    """Give ``sample`` a perfect model's predictions, made from its own ground truth: the panoptic PNG at
+    ``panoptic_png`` as ``pred_panoptic_seg`` (class + instance number × INSTANCE_OFFSET for things, ``num_classes``
+    on void), the semantic map as ``pred_sem_seg``, and each non-crowd thing segment as an instance of score 1."""
+    ids = panoptic_ids(cv2.imread(panoptic_png)[..., ::-1])
+    segments = torch.full(ids.shape, num_classes, dtype=torch.int32)
+    masks, labels = [], []
+    for number, segment in enumerate(sample.segments_info, start=1):
+        inside = torch.from_numpy(ids == segment['id'])
+        thing = segment['label'] in thing_indices
+        segments[inside] = segment['label'] + (number * INSTANCE_OFFSET if thing else 0)
+        if thing and not segment['iscrowd']:
+            masks.append(inside)
+            labels.append(segment['label'])
+    sample.pred_panoptic_seg = PixelData(data=segments[None])
+    sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
+    masks = torch.stack(masks) if masks else torch.zeros((0, *ids.shape), dtype=torch.bool)
+    sample.pred_instances = InstanceData(masks=masks, labels=torch.tensor(labels, dtype=torch.long),
+                                         scores=torch.ones(len(masks)), bboxes=mask2bbox(masks))
+
+
 def test_coco_config_scores_miou_pq_and_mask_ap_on_the_coco_release(tmp_path):
     """The COCO config's evaluation reads the panoptic release (mIoU, PQ) and COCO's instance json (mask AP):
     predictions equal to the ground truth score 100 mIoU, 100 PQ and mask AP 1; with one person missed and the
     crowd predicted as a car, PQ counts the miss (a FN) and not the car (on a crowd region of its class)."""
     from mmengine.evaluator import Evaluator
-    from mmengine.structures import InstanceData, PixelData
 
     from clipdense.registry import DATASETS
     classes = write_coco_panoptic(tmp_path)
@@ -816,23 +836,10 @@ def test_coco_config_scores_miou_pq_and_mask_ap_on_the_coco_release(tmp_path):
         evaluator.dataset_meta = dataset.metainfo
         for index in range(len(dataset)):
             sample = dataset[index]['data_samples']
-            ids = panoptic_ids(cv2.imread(sample.seg_map_path)[..., ::-1])
-            segments = torch.full(ids.shape, len(classes), dtype=torch.int32)
-            masks, labels = [], []
-            for number, segment in enumerate(sample.segments_info, start=1):
-                inside = torch.from_numpy(ids == segment['id'])
-                thing = classes[segment['label']] in things
-                segments[inside] = segment['label'] + (number * INSTANCE_OFFSET if thing else 0)
-                if thing and not segment['iscrowd']:
-                    masks.append(inside)
-                    labels.append(segment['label'])
+            predict_the_ground_truth(sample, sample.seg_map_path, len(classes),
+                                     {classes.index(name) for name in things})
             if miss_a_person and index == 0:
-                segments[:10, :20] = len(classes)
-            sample.pred_panoptic_seg = PixelData(data=segments[None])
-            sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
-            masks = torch.stack(masks)
-            sample.pred_instances = InstanceData(masks=masks, labels=torch.tensor(labels),
-                                                 scores=torch.ones(len(masks)), bboxes=mask2bbox(masks))
+                sample.pred_panoptic_seg.data[0, :10, :20] = len(classes)
             evaluator.process([sample])
         return evaluator.evaluate(len(dataset))
 
@@ -961,7 +968,6 @@ def test_configs_score_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotati
     ground truths 100 mIoU and 100 PQ (ADE's void person and Cityscapes' crowd of cars count nowhere), so PQ reads
     the panoptic PNG: the semantic map read as one scores 0."""
     from mmengine.evaluator import Evaluator
-    from mmengine.structures import InstanceData, PixelData
     cfg, dataset, thing_indices, (ann_file, semantic_map, panoptic_map) = panoptic_benchmark(name, tmp_path)
     for evaluator_cfg in cfg.test_evaluator:
         if 'ann_file' in evaluator_cfg:  # ADE's mask AP
@@ -977,21 +983,7 @@ def test_configs_score_miou_on_the_semantic_maps_and_pq_on_the_panoptic_annotati
     evaluator.dataset_meta = dataset.metainfo
     for index in range(len(dataset)):
         sample = dataset[index]['data_samples']
-        ids = panoptic_ids(cv2.imread(sample.pan_seg_map_path)[..., ::-1])
-        segments = torch.full(ids.shape, len(classes), dtype=torch.int32)
-        masks, labels = [], []
-        for number, segment in enumerate(sample.segments_info, start=1):
-            thing = segment['label'] in thing_indices
-            inside = torch.from_numpy(ids == segment['id'])
-            segments[inside] = segment['label'] + (number * INSTANCE_OFFSET if thing else 0)
-            if thing and not segment['iscrowd']:
-                masks.append(inside)
-                labels.append(segment['label'])
-        sample.pred_panoptic_seg = PixelData(data=segments[None])
-        sample.pred_sem_seg = PixelData(data=sample.gt_sem_seg.data.clone())
-        masks = torch.stack(masks) if masks else torch.zeros((0, *ids.shape), dtype=torch.bool)
-        sample.pred_instances = InstanceData(masks=masks, labels=torch.tensor(labels, dtype=torch.long),
-                                             scores=torch.ones(len(masks)), bboxes=mask2bbox(masks))
+        predict_the_ground_truth(sample, sample.pan_seg_map_path, len(classes), set(thing_indices))
         evaluator.process([sample])
     result = evaluator.evaluate(len(dataset))
     assert result['mIoU'] == 100
