@@ -4,6 +4,7 @@ score fusions, the text recipe, the checkpoint converter and the OV-COCO config.
 import importlib.util
 import os
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_ov-coco.py')
 GT_CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_zero-shot-gt-boxes_ov-coco.py')
 EMBED = 32  # the tiny CLIP's joint space; its res4 has 256 channels, its attention-pool grid is 2x2 (pooler 4)
 OFFLINE_WIDTH = 4  # the offline RPN's R50 stem width (detectron2's STEM_OUT_CHANNELS; res2 has 4x)
+RES5_CHANNELS = 512  # the tiny CLIP's layer4
 
 
 @pytest.fixture(scope='module')
@@ -39,6 +41,9 @@ def tiny_config(path=CONFIG, **model):
     cfg.model.roi_head.bbox_roi_extractor.update(out_channels=256)
     cfg.model.roi_head.bbox_roi_extractor.roi_layer.output_size = 4
     cfg.model.roi_head.bbox_head.in_channels = EMBED
+    if cfg.model.roi_head.get('mask_head') is not None:  # on res5: layer4 (512 channels here), 2x2 → 4x4 masks
+        cfg.model.roi_head.mask_head.in_channels = RES5_CHANNELS
+        cfg.model.train_cfg.rcnn.mask_size = 4
     cfg.model.update(model)
     return cfg
 
@@ -311,6 +316,26 @@ def test_converter_renames_every_kept_tensor_and_loads_strictly(registries, tmp_
     # the zero-shot model (no RPN) takes every tensor strictly
     zero_shot = registries.build(tiny_config(GT_CONFIG).model)
     zero_shot.load_state_dict(converted, strict=True)
+
+
+def test_converter_keeps_the_lvis_mask_head(registries, tmp_path):
+    """An LVIS checkpoint's MaskRCNNConvUpsampleHead (deconv, predictor) loads into the OV-LVIS model's mask head."""
+    torch.manual_seed(0)
+    model = registries.build(tiny_config(LVIS_CONFIGS['r50']).model)
+    official = official_state_dict(model.text_classifier.clip_model)
+    official.update({'roi_heads.mask_head.deconv.weight': torch.randn(RES5_CHANNELS, 256, 2, 2),
+                     'roi_heads.mask_head.deconv.bias': torch.randn(256),
+                     'roi_heads.mask_head.predictor.weight': torch.randn(1, 256, 1, 1),
+                     'roi_heads.mask_head.predictor.bias': torch.randn(1)})
+    torch.save({'model': official}, tmp_path / 'regionclip_lvis.pth')
+    converted = load_converter().convert(str(tmp_path / 'regionclip_lvis.pth'), str(tmp_path / 'converted.pth'))
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    assert not unexpected and all(key.startswith('offline_rpn.') for key in missing)
+    head = model.roi_head.mask_head
+    assert torch.equal(head.upsample.weight, official['roi_heads.mask_head.deconv.weight'])
+    assert torch.equal(head.upsample.bias, official['roi_heads.mask_head.deconv.bias'])
+    assert torch.equal(head.conv_logits.weight, official['roi_heads.mask_head.predictor.weight'])
+    assert torch.equal(head.conv_logits.bias, official['roi_heads.mask_head.predictor.bias'])
 
 
 def test_converter_rejects_other_checkpoints(tmp_path):
@@ -1005,7 +1030,8 @@ def test_ov_lvis_configs_hold_the_reference_recipe_and_detect(registries, name):
     assert head.rpn_score_fusion == 'reference'  # MULTIPLY_RPN_SCORE
     assert head.bbox_head.loss_cls.gamma is None and head.bbox_head.loss_cls.background_weight == 0.8
     assert model.test_cfg.rcnn == dict(score_thr=0.02, max_per_img=300, nms=dict(
-        type='detectron2_soft_nms', method='gaussian', sigma=0.5, min_score=0.001, iou_threshold=0.5))
+        type='detectron2_soft_nms', method='gaussian', sigma=0.5, min_score=0.001, iou_threshold=0.5),
+        mask_thr_binary=0.5)
     rpn = model.offline_rpn
     assert rpn.size_divisor == 32 and rpn.neck.num_outs == 5 and rpn.rpn_head.num_convs == 2
     assert rpn.neck.norm_cfg == dict(type='BN', requires_grad=False)
@@ -1016,13 +1042,111 @@ def test_ov_lvis_configs_hold_the_reference_recipe_and_detect(registries, name):
     expected = {'r50': ('RN50', 14, 1024, 1024), 'rn50x4': ('RN50x4', 18, 1280, 640)}[name]
     assert (model.clip.name, extractor.roi_layer.output_size, extractor.out_channels,
             head.bbox_head.in_channels) == expected
+    # MASK_ON: MaskRCNNConvUpsampleHead, NUM_CONV 0, CONV_DIM 256, class-agnostic, on res5; masks of the predicted side
+    res5_channels, mask_side = {'r50': (2048, 14), 'rn50x4': (2560, 18)}[name]
+    assert head.mask_head == dict(type='Detectron2MaskHead', num_convs=0, in_channels=res5_channels,
+                                  conv_out_channels=256, num_classes=1, class_agnostic=True,
+                                  loss_mask=dict(type='mmdet.CrossEntropyLoss', use_mask=True, loss_weight=1.0))
+    assert model.train_cfg.rcnn.mask_size == mask_side and cfg.test_evaluator.metric == ['bbox', 'segm']
+    loading = next(step for step in cfg.train_pipeline if step.type == 'mmdet.LoadAnnotations')
+    assert loading.with_mask and loading.poly2mask is False  # polygon targets, rasterised per RoI
     tiny = tiny_config(LVIS_CONFIGS[name])
     tiny.model.test_cfg.rcnn.score_thr = 0.0  # random weights: the background takes nearly all the probability
     torch.manual_seed(0)
     detector = registries.build(tiny.model).eval()
     with torch.no_grad():
-        result = detector.predict(torch.randn(1, 3, 128, 160), [sample([[0, 0, 1, 1]], [0])])[0].pred_instances
+        result = detector.predict(torch.randn(1, 3, 128, 160), [sample([[0, 0, 1, 1]], [0], scale=2.0)])
+    result = result[0].pred_instances
     assert 0 < len(result) <= 300 and torch.isfinite(result.scores).all()
+    assert result.masks.dtype == torch.bool and result.masks.shape == (len(result), 64, 80)  # the original image
+
+
+def paste_by_hand(probabilities, boxes, height, width):
+    """Mask probabilities (N, S, S) pasted into an image: each pixel centre mapped into its box's mask and sampled
+    bilinearly (outside the mask: 0), the whole image at once (detectron2's _do_paste_mask without its crop)."""
+    x0, y0, x1, y1 = boxes.split(1, dim=1)
+    xs = ((torch.arange(width) + 0.5 - x0) / (x1 - x0) * 2 - 1)[:, None, :].expand(-1, height, -1)
+    ys = ((torch.arange(height) + 0.5 - y0) / (y1 - y0) * 2 - 1)[:, :, None].expand(-1, -1, width)
+    return F.grid_sample(probabilities[:, None], torch.stack([xs, ys], dim=3), align_corners=False)[:, 0]
+
+
+def test_lvis_masks_are_the_mask_head_on_the_final_boxes_res5_pasted_at_one_half(registries):
+    """The reference's test path: the final detections' boxes (network-input pixels) → RoIAlign on res4 → layer4 →
+    deconv + ReLU → 1x1 predictor → sigmoid, pasted with the boxes rescaled to the original image, >= 0.5."""
+    tiny = tiny_config(LVIS_CONFIGS['r50'])
+    tiny.model.test_cfg.rcnn.update(score_thr=0.0, max_per_img=20)
+    torch.manual_seed(0)
+    detector = registries.build(tiny.model).eval()
+    head = detector.roi_head.mask_head
+    with torch.no_grad():
+        head.conv_logits.weight.normal_(std=0.05)  # random masks that are neither empty nor full
+        head.conv_logits.bias.fill_(0.1)
+        images = torch.randn(1, 3, 128, 160)
+        result = detector.predict(images, [sample([[0, 0, 1, 1]], [0], scale=0.5)])[0].pred_instances
+        boxes = result.bboxes * 0.5  # back to network-input pixels (exact: a power of two)
+        rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], dim=1)
+        res5 = detector.backbone.run_res5(detector.roi_head.bbox_roi_extractor(detector.extract_feat(images), rois))
+        hidden = F.relu(F.conv_transpose2d(res5, head.upsample.weight, head.upsample.bias, stride=2))
+        logits = F.conv2d(hidden, head.conv_logits.weight, head.conv_logits.bias)
+        expected = paste_by_hand(logits[:, 0].sigmoid(), result.bboxes, 256, 320) >= 0.5
+    assert 0 < len(result) <= 20 and logits.shape[1:] == (1, 4, 4)
+    assert torch.equal(result.masks, expected)
+    assert 0 < expected.sum() < expected.numel() / 2
+
+
+def rasterise_in_box_by_hand(polygon, box, side):
+    """detectron2's rasterize_polygons_within_box: the polygon shifted to the box, scaled to side x side, filled."""
+    from pycocotools import mask as mask_utils
+    points = np.array(polygon, dtype=np.float64)
+    points[0::2] = (points[0::2] - box[0]) * side / max(box[2] - box[0], 0.1)
+    points[1::2] = (points[1::2] - box[1]) * side / max(box[3] - box[1], 0.1)
+    return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([list(points)], side, side))).astype(bool)
+
+
+def test_lvis_mask_loss_is_detectron2s_on_the_positive_rois(registries):
+    """Mean binary cross-entropy of the class-agnostic logits of every positive RoI (res5 of the box branch) against
+    its ground-truth polygon rasterised inside the RoI at the predicted side; it trains the mask head and layer4."""
+    from mmdet.structures.mask import PolygonMasks
+    tiny = tiny_config(LVIS_CONFIGS['r50'])
+    torch.manual_seed(0)
+    detector = registries.build(tiny.model)
+    detector.init_weights()
+    detector.train()
+    polygons = [[10.0, 12.0, 60.0, 20.0, 30.0, 70.0], [90.0, 30.0, 150.0, 30.0, 150.0, 100.0, 120.0, 60.0]]
+    boxes = [[6.0, 8.0, 64.0, 74.0], [86.0, 26.0, 154.0, 104.0]]
+    data = sample(boxes, [0, 1])
+    data.gt_instances.masks = PolygonMasks([[np.array(polygon)] for polygon in polygons], 128, 160)
+    images = torch.randn(1, 3, 128, 160)
+    features = detector.extract_feat(images)
+    # the proposals are the ground-truth boxes; with the ground truth added, every RoI is one of them, positive
+    losses = detector.roi_head.loss(features, [InstanceData(bboxes=torch.tensor(boxes))], [data])
+    head = detector.roi_head.mask_head
+    with torch.no_grad():
+        rois = torch.cat([torch.zeros(2, 1), torch.tensor(boxes)], dim=1)
+        logits = head(detector.backbone.run_res5(detector.roi_head.bbox_roi_extractor(features, rois)))[:, 0]
+        targets = torch.stack([torch.from_numpy(rasterise_in_box_by_hand(polygon, box, 4)).float()
+                               for polygon, box in zip(polygons, boxes)])
+    assert 0 < targets.sum() < targets.numel()
+    expected = F.binary_cross_entropy_with_logits(logits, targets)
+    torch.testing.assert_close(losses['loss_mask'].sum(), expected, rtol=1e-5, atol=1e-6)
+    losses['loss_mask'].backward()
+    assert head.upsample.weight.grad.abs().sum() > 0 and head.conv_logits.weight.grad.abs().sum() > 0
+    layer4 = detector.backbone.tower.visual.layer4  # (its residual convs start at zero: open_clip's bn3 init)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in layer4.parameters())
+
+
+def test_mask_predictor_starts_as_detectron2s(registries):
+    """The released pretrained RegionCLIP has no mask head: it starts as detectron2 draws it (predictor N(0, 0.001),
+    zero biases; the deconvolution He normal on fan-out)."""
+    tiny = tiny_config(LVIS_CONFIGS['r50'])
+    torch.manual_seed(0)
+    detector = registries.build(tiny.model)
+    detector.init_weights()
+    head = detector.roi_head.mask_head
+    assert 0.0005 < head.conv_logits.weight.std().item() < 0.002 and not head.conv_logits.bias.any()
+    fan_out = head.upsample.weight.shape[0] * 4  # ConvTranspose2d (in, out, 2, 2): torch's fan-out is in x 2 x 2
+    assert head.upsample.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
+    assert not head.upsample.bias.any()
 
 
 

@@ -14,8 +14,10 @@
 # [-1, -1]), converted once:
 #   python tools/model_converters/regionclip_rpn2clipdense.py rpn_lvis_866_lsj.pth \
 #       checkpoints/rpn_lvis_866_lsj_clipdense.pth
-# (or from the fine-tuned checkpoint, which carries it as offline_*). No mask head: box AP only (the reference trains
-# and evaluates masks too, MASK_ON True).
+# (or from the fine-tuned checkpoint, which carries it as offline_*). Masks (MASK_ON True): detectron2's
+# MaskRCNNConvUpsampleHead with NUM_CONV 0, class-agnostic, on the RoIs' res5 maps (7x7 -> deconv 256 + ReLU ->
+# 14x14 -> 1x1 predictor), trained on polygon targets rasterised at 14x14 (mean binary cross-entropy, weight 1),
+# pasted at threshold 0.5; box and mask AP.
 _base_ = [
     '../_base_/models/regionclip_r50_c4_fpn-rpn.py', '../_base_/datasets/ov_lvis_detection.py',
     '../_base_/default_runtime_detection.py'
@@ -32,14 +34,19 @@ model = dict(
         checkpoint='checkpoints/rpn_lvis_866_lsj_clipdense.pth'),
     roi_head=dict(
         rpn_score_fusion='reference',
-        bbox_head=dict(loss_cls=dict(gamma=None, background_weight=0.8))),
+        bbox_head=dict(loss_cls=dict(gamma=None, background_weight=0.8)),
+        mask_head=dict(type='Detectron2MaskHead', num_convs=0, in_channels=2048, conv_out_channels=256,
+                       num_classes=1, class_agnostic=True,
+                       loss_mask=dict(type='mmdet.CrossEntropyLoss', use_mask=True, loss_weight=1.0))),
+    train_cfg=dict(rcnn=dict(mask_size=14)),  # the predicted side: layer4's 7x7, deconvolved
     test_cfg=dict(rcnn=dict(score_thr=0.02, max_per_img=300,
                             nms=dict(type='detectron2_soft_nms', method='gaussian', sigma=0.5, min_score=0.001,
-                                     iou_threshold=0.5))))
-# Boxes only (no mask head): the masks are not loaded.
+                                     iou_threshold=0.5),
+                            mask_thr_binary=0.5)))
+# Masks stay polygons (poly2mask=False), cropped and rasterised per RoI as detectron2 does.
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False),
     dict(type='RandomChoiceResize', scales=[(1333, short) for short in range(640, 801, 32)], keep_ratio=True,
          resize_type='mmdet.Resize'),
     dict(type='mmdet.RandomFlip', prob=0.5),
@@ -57,6 +64,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # The reference's batch: 16 images (8 GPUs x 2 here).
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+val_evaluator = dict(metric=['bbox', 'segm'])
+test_evaluator = val_evaluator
 # Fine-tuning starts from the released pretrained RegionCLIP (MODEL.WEIGHTS), converted once:
 #   python tools/model_converters/regionclip2clipdense.py regionclip_pretrained-cc_rn50.pth \
 #       checkpoints/regionclip_pretrained-cc_rn50_clipdense.pth

@@ -8,15 +8,16 @@ Renamed: the recognition backbone, CLIP's ModifiedResNet with the reference's na
 ``backbone.layer1..4``, ``backbone.attnpool``) → ``backbone.tower.visual.*`` (open_clip's names are CLIP's);
 detectron2's FrozenBN keeps ``weight/bias/running_mean/running_var`` and gets open_clip's ``num_batches_tracked``
 (unused: the batch norms stay in eval mode); the class-agnostic box regression
-``roi_heads.box_predictor.bbox_pred`` → ``roi_head.bbox_head.fc_reg``.
+``roi_heads.box_predictor.bbox_pred`` → ``roi_head.bbox_head.fc_reg``; the LVIS models' class-agnostic mask head
+(detectron2's ``MaskRCNNConvUpsampleHead``) ``roi_heads.mask_head.{deconv,predictor}`` →
+``roi_head.mask_head.{upsample,conv_logits}`` (``Detectron2MaskHead``).
 
 Dropped, and counted on the output line: the text-embedding classifiers (``cls_score``, ``test_cls_score``, the zero
 ``cls_bg_score``: clipdense encodes the vocabulary itself), the language encoder (``lang_encoder``: its fingerprint
 goes into the meta, so loading with another text tower warns), the pretraining teacher (``teacher_backbone``,
 ``teacher_roi_heads``) and the reference's offline localisation branch (``offline_backbone``,
 ``offline_proposal_generator``: whichever RPN the checkpoint was trained with; clipdense's ``offline_rpn``
-loads its own ``checkpoint``, which ``regionclip_rpn2clipdense.py`` writes from the released RPN or from this file)
-and the LVIS models' mask head (``roi_heads.mask_head``: clipdense's RegionCLIP has no mask head yet).
+loads its own ``checkpoint``, which ``regionclip_rpn2clipdense.py`` writes from the released RPN or from this file).
 """
 import argparse
 import re
@@ -31,13 +32,15 @@ from clipdense.utils import run_cli
 VISUAL = 'backbone.tower.visual.'
 TEXT = 'text.'  # a temporary prefix for the language encoder's tensors (open_clip's names after it)
 TEXT_TOWER_KEYS = r'(transformer\..*|token_embedding\.weight|positional_embedding|ln_final\..*|text_projection)'
-DROPPED = (r'(roi_heads\.box_predictor\.(cls_score|test_cls_score|cls_bg_score)\..*|roi_heads\.mask_head\..*'
+DROPPED = (r'(roi_heads\.box_predictor\.(cls_score|test_cls_score|cls_bg_score)\..*'
            r'|lang_encoder\..*|teacher_backbone\..*|teacher_roi_heads\..*'
            r'|offline_backbone\..*|offline_proposal_generator\..*)')
 
 RULES = [
     (r'backbone\.((conv|bn)[123]\..*|layer[1-4]\..*|attnpool\..*)', VISUAL + r'\1'),
     (r'roi_heads\.box_predictor\.bbox_pred\.(weight|bias)', r'roi_head.bbox_head.fc_reg.\1'),
+    (r'roi_heads\.mask_head\.deconv\.(weight|bias)', r'roi_head.mask_head.upsample.\1'),
+    (r'roi_heads\.mask_head\.predictor\.(weight|bias)', r'roi_head.mask_head.conv_logits.\1'),
     (r'lang_encoder\.' + TEXT_TOWER_KEYS, TEXT + r'\1'),
     (DROPPED, None),
 ]

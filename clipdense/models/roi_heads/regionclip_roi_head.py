@@ -23,6 +23,11 @@ class RegionCLIPRoIHead(StandardRoIHead):
     backbone (``CLIPResNetC4``), as in the reference; the detector hands the backbone over with
     ``attach_backbone`` (kept outside this module's tree so its weights are not registered twice).
 
+    With a ``mask_head`` (the OV-LVIS fine-tuning, ``MASK_ON``: ``Detectron2MaskHead``, class-agnostic, no convs)
+    masks are read from the same res5 maps, as the reference's ``_shared_roi_transform`` shares them: in training those
+    of the positive RoIs of the box branch; at test those of the final detections, recomputed on their boxes
+    (``forward_with_given_boxes``), pasted into the image at ``test_cfg.mask_thr_binary``.
+
     Args:
         rpn_score_fusion: at test time, how RPN objectness joins the class probabilities (the reference's
             ``MULTIPLY_RPN_SCORE``): None (off), ``'sigmoid'`` or ``'reference'`` (``fuse_rpn_scores``).
@@ -47,28 +52,51 @@ class RegionCLIPRoIHead(StandardRoIHead):
     def set_class_embeddings(self, classes: ClassEmbeddings, training: bool) -> None:
         self.bbox_head.set_class_embeddings(classes, training)
 
-    def region_embeddings(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
-        """Un-normalised CLIP embeddings (K, embed_dim) of ``rois`` (K, 5) on the res4 map ``x[0]``."""
+    def region_features(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
+        """res5 maps of ``rois`` (K, 5) on the res4 map ``x[0]``: RoIAlign, then the backbone's ``layer4``."""
         backbone = getattr(self, '_clip_backbone', None)
         if backbone is None:
             raise RuntimeError('RegionCLIPRoIHead has no backbone: call attach_backbone(detector.backbone)')
-        roi_features = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
-        return backbone.attention_pool(backbone.run_res5(roi_features))
+        return backbone.run_res5(self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois))
+
+    def region_towers(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The res5 maps of ``rois`` and their un-normalised CLIP embeddings (K, embed_dim): the attention pool."""
+        res5 = self.region_features(x, rois)
+        return res5, self._clip_backbone.attention_pool(res5)
+
+    def region_embeddings(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> torch.Tensor:
+        """Un-normalised CLIP embeddings (K, embed_dim) of ``rois`` (K, 5) on the res4 map ``x[0]``."""
+        return self.region_towers(x, rois)[1]
 
     def _bbox_forward(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> dict:
         if self.training:
-            embeddings = self.region_embeddings(x, rois)
+            res5, embeddings = self.region_towers(x, rois)
         else:
-            embeddings = run_lowered(self.precision, rois.device, self.region_embeddings, x, rois)
+            res5, embeddings = run_lowered(self.precision, rois.device, self.region_towers, x, rois)
         cls_score, bbox_pred = self.bbox_head(embeddings)
-        return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=embeddings)
+        # bbox_feats: the maps mmdet's mask_loss hands to _mask_forward for the positive RoIs
+        return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=res5)
+
+    def _mask_forward(self, x: Tuple[torch.Tensor], rois: Optional[torch.Tensor] = None,
+                      pos_inds: Optional[torch.Tensor] = None, bbox_feats: Optional[torch.Tensor] = None) -> dict:
+        """Mask logits on the box branch's res5 maps of the positive RoIs (training), or on those of ``rois``."""
+        if rois is None:
+            res5 = bbox_feats[pos_inds.bool()]
+        else:
+            res5 = run_lowered(self.precision, rois.device, self.region_features, x, rois)
+        return dict(mask_preds=self.mask_head(res5))
 
     def predict(self, x: Tuple[torch.Tensor], rpn_results_list, batch_data_samples, rescale: bool = False,
                 ground_truth: bool = False) -> list:
         """Detections per image. ``ground_truth``: the proposals are ground-truth boxes, scored as they are
         (no box deltas, no RPN fusion: the reference's ``CROP_REGION_TYPE GT``)."""
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
-        return self.predict_bbox(x, batch_img_metas, rpn_results_list, self.test_cfg, rescale, ground_truth)
+        # with masks the boxes stay in network-input pixels until the mask head has read them (mmdet's order)
+        results = self.predict_bbox(x, batch_img_metas, rpn_results_list, self.test_cfg,
+                                    rescale and not self.with_mask, ground_truth)
+        if self.with_mask:
+            results = self.predict_mask(x, batch_img_metas, results, rescale=rescale)
+        return results
 
     def predict_bbox(self, x: Tuple[torch.Tensor], batch_img_metas: List[dict], rpn_results_list,
                      rcnn_test_cfg, rescale: bool = False, ground_truth: bool = False) -> list:
