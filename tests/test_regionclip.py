@@ -1317,3 +1317,33 @@ def concept_label_accuracy(labels_file, annotations_file) -> dict:
                 counts[category['split']] += 1
                 counts[category['split'], 'correct'] += labels.cats[region['category_id']]['name'] == category['name']
     return {split: 100 * counts[split, 'correct'] / counts[split] for split in ('base', 'novel')}
+
+
+def test_ov_lvis_training_step_learns_masks_from_the_datasets_polygons(registries, tmp_path):
+    """The OV-LVIS config's own train dataset and pipeline on an LVIS-format json: its polygons reach the mask
+    head as polygons (resized and flipped with the image) and a training step has a finite mask loss."""
+    import cv2
+    from mmdet.structures.mask import PolygonMasks
+    from test_ov_protocol import lvis_json, write_json
+
+    from clipdense.datasets.ov_splits import ov_lvis_train
+    from clipdense.registry import DATASETS
+    root = tmp_path / 'lvis_v1'
+    write_json(root / 'annotations' / 'lvis_v1_train_ov_base.json', ov_lvis_train(lvis_json()))
+    (root / 'train2017').mkdir()
+    for image_id in (1, 2, 3):
+        cv2.imwrite(str(root / 'train2017' / f'{image_id:012d}.jpg'), np.full((40, 60, 3), 40 * image_id, np.uint8))
+    cfg = tiny_config(LVIS_CONFIGS['r50'])
+    wrapped = cfg.train_dataloader.dataset
+    dataset = DATASETS.build(dict(wrapped, dataset=dict(wrapped.dataset, data_root=str(root))))
+    packed = dataset[0]
+    masks = packed['data_samples'].gt_instances.masks
+    assert isinstance(masks, PolygonMasks) and len(masks) == len(packed['data_samples'].gt_instances.bboxes) > 0
+    assert (masks.height, masks.width) == tuple(packed['inputs'].shape[1:])
+    torch.manual_seed(0)
+    detector = registries.build(cfg.model)
+    detector.init_weights()
+    detector.train()
+    batch = detector.data_preprocessor(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), True)
+    losses = detector.loss(batch['inputs'], batch['data_samples'])
+    assert torch.isfinite(losses['loss_mask']).all() and losses['loss_mask'].sum() > 0
