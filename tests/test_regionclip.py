@@ -1319,7 +1319,7 @@ def concept_label_accuracy(labels_file, annotations_file) -> dict:
     return {split: 100 * counts[split, 'correct'] / counts[split] for split in ('base', 'novel')}
 
 
-def test_ov_lvis_training_step_learns_masks_from_the_datasets_polygons(registries, tmp_path):
+def test_ov_lvis_training_step_takes_its_mask_loss_from_the_datasets_polygons(registries, tmp_path):
     """The OV-LVIS config's own train dataset and pipeline on an LVIS-format json: its polygons reach the mask
     head as polygons (resized and flipped with the image) and a training step has a finite mask loss."""
     import cv2
