@@ -856,7 +856,7 @@ def test_bf16_lowers_the_towers_and_keeps_detections_fp32(registries, tmp_path):
             detections = model.test_step(dict(inputs=images, data_samples=[
                 sample([[0, 0, 1, 1]], [0], scale=2.0)]))[0].pred_instances
             features = model.extract_feat(images)
-            embeddings[precision] = model.roi_head._bbox_forward(features, rois)['bbox_feats']
+            embeddings[precision] = model.roi_head._bbox_forward(features, rois)['embeddings']
         assert proposals.bboxes.dtype == proposals.logits.dtype == torch.float32
         assert features[0].dtype == embeddings[precision].dtype == torch.float32
         assert detections.scores.dtype == detections.bboxes.dtype == torch.float32 and len(detections) > 0

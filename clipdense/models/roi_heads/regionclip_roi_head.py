@@ -69,13 +69,12 @@ class RegionCLIPRoIHead(StandardRoIHead):
         return self.region_towers(x, rois)[1]
 
     def _bbox_forward(self, x: Tuple[torch.Tensor], rois: torch.Tensor) -> dict:
-        if self.training:
+        if self.training:  # bbox_feats: the maps mmdet's mask_loss hands to _mask_forward for the positive RoIs
             res5, embeddings = self.region_towers(x, rois)
-        else:
-            res5, embeddings = run_lowered(self.precision, rois.device, self.region_towers, x, rois)
+        else:  # the mask head recomputes res5 on the final boxes: the proposals' maps are neither kept nor cast
+            res5, embeddings = None, run_lowered(self.precision, rois.device, self.region_embeddings, x, rois)
         cls_score, bbox_pred = self.bbox_head(embeddings)
-        # bbox_feats: the maps mmdet's mask_loss hands to _mask_forward for the positive RoIs
-        return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=res5)
+        return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=res5, embeddings=embeddings)
 
     def _mask_forward(self, x: Tuple[torch.Tensor], rois: Optional[torch.Tensor] = None,
                       pos_inds: Optional[torch.Tensor] = None, bbox_feats: Optional[torch.Tensor] = None) -> dict:
