@@ -7,8 +7,9 @@ from .regionclip_bbox_head import RegionCLIPBBoxHead, fuse_rpn_scores
 from .regionclip_roi_head import RegionCLIPRoIHead
 from .roi_extractor import RoIExtractor
 from .vild_bbox_head import ViLDBBoxHead
+from .vild_mask_head import ViLDMaskHead
 from .vild_roi_head import ViLDRoIHead, distillation_regions
 
 __all__ = ['Detectron2MaskHead', 'RegionCLIPBBoxHead', 'RegionCLIPRoIHead', 'RegionTextClassifier', 'RoIExtractor',
-           'ViLDBBoxHead', 'ViLDRoIHead', 'distillation_regions', 'fuse_rpn_scores', 'ConceptPoolError',
+           'ViLDBBoxHead', 'ViLDMaskHead', 'ViLDRoIHead', 'distillation_regions', 'fuse_rpn_scores', 'ConceptPoolError',
            'ConceptPseudoLabels', 'RegionConceptLabeler', 'concept_pseudo_labels', 'read_concept_pool']

@@ -63,6 +63,18 @@ class ViLDBBoxHead(ConvFCBBoxHead):
         bbox_pred = self.fc_reg(x[:num_classified]) if self.with_reg else None
         return cls_score, bbox_pred, embeddings
 
+    def loss(self, cls_score: torch.Tensor, bbox_pred: Optional[torch.Tensor], rois: torch.Tensor,
+             labels: torch.Tensor, label_weights: torch.Tensor, bbox_targets: torch.Tensor,
+             bbox_weights: torch.Tensor, reduction_override: Optional[str] = None) -> dict:
+        """mmdet's losses, the box loss averaged as the reference's ``FastrcnnBoxLoss`` does: over the positive
+        RoIs' coordinates (TF's ``SUM_BY_NONZERO_WEIGHTS``) where mmdet averages over every sampled RoI."""
+        losses = super().loss(cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights,
+                              reduction_override)
+        if 'loss_bbox' in losses and reduction_override in (None, 'mean'):
+            num_coordinates = bbox_weights.gt(0).sum().clamp(min=1)
+            losses['loss_bbox'] = losses['loss_bbox'] * bbox_targets.size(0) / num_coordinates
+        return losses
+
     def _predict_by_feat_single(self, roi: torch.Tensor, cls_score: torch.Tensor, bbox_pred: torch.Tensor,
                                 img_meta: dict, rescale: bool = False,
                                 rcnn_test_cfg: Optional[ConfigDict] = None) -> InstanceData:

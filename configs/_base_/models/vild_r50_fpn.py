@@ -1,14 +1,16 @@
 # ViLD (tensorflow/tpu projects/vild, configs/vild_resnet.yaml and vild_head.py) on mmdet 3.x: Mask R-CNN R50-FPN
-# (P2-P6, 256 channels, SyncBN; mmengine reverts SyncBN to BN in single-process runs), RPN with 3 anchors per
-# position (size 8 x stride, ratios 0.5/1/2); box head of 4 conv (256) + 2 FC (1024) with norm, a linear
-# projection to CLIP's 512-d space, L2 normalisation, cosine with the frozen text embeddings of the vocabulary and a
-# learned background embedding (N(0, 0.01), normalised) x 100; class-agnostic box regression (weights 10/10/5/5)
-# and mask head (4 conv, 28 x 28). The text side is CLIP ViT-B/32 with ViLD's 63 prompt templates ("This is"
-# prefixed) and its class-name rewriting. RoI features through clipdense's RoIAlign ('mmcv.RoIAlign' selects
-# mmcv's). Departures, documented in configs/vild/README.md: mmdet's RPN head (2 convs, no BN: the reference's RPN
-# convs carry BN), mmdet's L1 box loss (the reference: Huber) and every positive RoI feeding the mask head (the
-# reference samples 128).
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# (P2-P6, 256 channels), SyncBN everywhere with TF's epsilon 1e-4 and momentum 0.997 (torch's 0.003; mmengine
+# reverts SyncBN to BN in single-process runs). The reference's FPN (ViLDFPN: batch norm on every output, P6 a
+# stride-2 convolution of P5) and RPN (ViLDRPNHead: 2 convs shared across levels, batch norms per level, Huber
+# box loss with delta 1/9 averaged per level), 3 anchors per position (size 8 x stride, ratios 0.5/1/2); RoIs
+# pooled from P2-P6 by scale; box head of 4 conv (256) + 2 FC (1024) with norm, a linear projection to CLIP's
+# 512-d space, L2 normalisation, cosine with the frozen text embeddings of the vocabulary and a learned background
+# embedding (N(0, 0.01), normalised) x 100; class-agnostic box regression (TF's box coder, sizes x2 - x1 + 1,
+# weights 10/10/5/5, Huber delta 1 over the positive RoIs) and mask head (4 conv and a deconvolution, each
+# batch-normalised; 28 x 28). The text side is CLIP ViT-B/32 with ViLD's 63 prompt templates ("This is" prefixed)
+# and its class-name rewriting. RoI features through clipdense's RoIAlign ('mmcv.RoIAlign' selects mmcv's).
+# Departures: configs/vild/README.md.
+norm_cfg = dict(type='SyncBN', eps=1e-4, momentum=0.003, requires_grad=True)
 model = dict(
     type='ViLD',
     clip=dict(name='ViT-B-32', pretrained='openai'),
@@ -30,16 +32,20 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch'),
-    neck=dict(type='mmdet.FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5, norm_cfg=None),
+    neck=dict(type='ViLDFPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5, norm_cfg=norm_cfg),
     rpn_head=dict(
-        type='mmdet.RPNHead',
+        type='ViLDRPNHead',
         in_channels=256,
         feat_channels=256,
         num_convs=2,
+        num_levels=5,
+        norm_cfg=norm_cfg,
         anchor_generator=dict(type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4),
+        # Anchor targets as object_detection's FasterRcnnBoxCoder (sizes x2 - x1), proposals decoded as box_utils'.
+        bbox_coder=dict(type='TFDeltaXYWHBBoxCoder', encode_plus_one=False, target_stds=[1.0] * 4),
         loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='mmdet.L1Loss', loss_weight=1.0)),
+        # Huber with delta 1/9 = 1/9 x smooth L1 with beta 1/9.
+        loss_bbox=dict(type='mmdet.SmoothL1Loss', beta=1 / 9, loss_weight=1 / 9)),
     roi_head=dict(
         type='ViLDRoIHead',
         distillation_weight=0.5,
@@ -47,7 +53,7 @@ model = dict(
             type='RoIExtractor',
             roi_layer=dict(type='clipdense.RoIAlign', output_size=7, sampling_ratio=0),
             out_channels=256,
-            featmap_strides=[4, 8, 16, 32]),
+            featmap_strides=[4, 8, 16, 32, 64]),
         bbox_head=dict(
             type='ViLDBBoxHead',
             num_shared_convs=4,
@@ -61,16 +67,16 @@ model = dict(
             reg_class_agnostic=True,
             cls_predictor_cfg=dict(type='RegionTextClassifier', embed_dim=512, temperature=100.0,
                                    background='learned'),
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]),
+            bbox_coder=dict(type='TFDeltaXYWHBBoxCoder', target_stds=[0.1, 0.1, 0.2, 0.2]),
             loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='mmdet.L1Loss', loss_weight=1.0)),
+            loss_bbox=dict(type='mmdet.SmoothL1Loss', beta=1.0, loss_weight=1.0)),
         mask_roi_extractor=dict(
             type='RoIExtractor',
             roi_layer=dict(type='clipdense.RoIAlign', output_size=14, sampling_ratio=0),
             out_channels=256,
-            featmap_strides=[4, 8, 16, 32]),
+            featmap_strides=[4, 8, 16, 32, 64]),
         mask_head=dict(
-            type='mmdet.FCNMaskHead',
+            type='ViLDMaskHead',
             num_convs=4,
             in_channels=256,
             conv_out_channels=256,
