@@ -1,4 +1,4 @@
-"""ViLD's FPN, RPN head, box losses, box coder and mask head as tensorflow/tpu's: outputs computed by hand from the
+"""ViLD's ResNet stem, FPN, RPN head, box losses, box coder and mask head as tensorflow/tpu's: outputs computed by hand from the
 layers' weights, and losses from the reference's Huber definition and normalisers."""
 import pytest
 import torch
@@ -70,6 +70,42 @@ def test_vild_fpn_is_the_reference_fpn(registries, side, num_outs):
     for out, reference in zip(outs, expected):
         torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
     assert outs[4].shape[-1] == -(-side // 16)  # ceil, as TF's "same"
+
+
+@pytest.mark.parametrize('height, width', [(8, 8), (9, 7), (10, 11)])
+def test_same_padding_max_pool_is_tensorflows(height, width):
+    """Each output is the maximum over TF's window: ceil(n / 2) outputs, window i starting at 2i - pad_before with
+    pad_before = (max((out - 1) * 2 + 3 - n, 0)) // 2 (0 on an even side, where torch's padding 1 starts at 2i - 1)."""
+    from clipdense.models.backbones.vild_resnet import SamePaddingMaxPool2d
+    x = torch.randn(2, 3, height, width)
+    pooled = SamePaddingMaxPool2d(kernel_size=3, stride=2)(x)
+
+    def windows(size):
+        out = -(-size // 2)
+        before = max((out - 1) * 2 + 3 - size, 0) // 2
+        return [range(max(2 * i - before, 0), min(2 * i - before + 3, size)) for i in range(out)]
+
+    expected = torch.stack([torch.stack([x[:, :, list(rows)][..., list(cols)].amax(dim=(-2, -1))
+                                         for cols in windows(width)], -1) for rows in windows(height)], -2)
+    assert torch.equal(pooled, expected)
+    if height % 2 == 0 and width % 2 == 0:
+        assert not torch.equal(pooled, F.max_pool2d(x, 3, 2, padding=1))
+
+
+def test_vild_resnet_has_the_references_stem_pool_and_norm_scales(registries):
+    backbone = registries.build(dict(type='ViLDResNet', depth=18, base_channels=8, out_indices=(0, 1, 2, 3)))
+    backbone.init_weights()
+    from clipdense.models.backbones.vild_resnet import SamePaddingMaxPool2d
+    assert isinstance(backbone.maxpool, SamePaddingMaxPool2d)
+    norms = [m for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(torch.equal(norm.weight, torch.ones_like(norm.weight)) for norm in norms)
+    backbone.eval()
+    x = torch.randn(1, 3, 64, 64)
+    stem = backbone.relu(backbone.norm1(backbone.conv1(x)))
+    expected = backbone.layer1(F.max_pool2d(F.pad(stem, (0, 1, 0, 1), value=float('-inf')), 3, 2))
+    assert torch.allclose(backbone(x)[0], expected)
+    with pytest.raises(ValueError, match='deep stem'):
+        registries.build(dict(type='ViLDResNet', depth=18, deep_stem=True))
 
 
 def test_vild_fpn_without_batch_norm_and_bad_levels(registries):
@@ -186,7 +222,7 @@ def test_vild_mask_head_normalises_its_deconvolution(registries):
 
 def test_vild_base_config_is_the_references_layout():
     model = Config.fromfile(BASE).model
-    assert model.neck.type == 'ViLDFPN' and model.neck.num_outs == 5
+    assert model.backbone.type == 'ViLDResNet' and model.neck.type == 'ViLDFPN' and model.neck.num_outs == 5
     assert model.rpn_head.type == 'ViLDRPNHead' and model.rpn_head.num_levels == model.neck.num_outs
     assert model.roi_head.mask_head.type == 'ViLDMaskHead'
     rpn_coder = model.rpn_head.bbox_coder
@@ -230,6 +266,24 @@ def yx(boxes: torch.Tensor) -> torch.Tensor:
 def random_boxes(count: int, generator: torch.Generator) -> torch.Tensor:
     top_left = torch.rand(count, 2, generator=generator) * 200
     return torch.cat([top_left, top_left + 4 + torch.rand(count, 2, generator=generator) * 100], 1)
+
+
+def test_vild_anchors_are_the_references():
+    """anchor.py's boxes written out, converted from its (y1, x1, y2, x2): per level, positions row-major, at each
+    position the aspect ratios (width / height) 1, 2, 0.5, centres at stride / 2 + i x stride."""
+    from mmdet.models.task_modules.prior_generators import AnchorGenerator
+    config = Config.fromfile(BASE).model.rpn_head.anchor_generator
+    generator = AnchorGenerator(**{key: value for key, value in config.items() if key != 'type'})
+    height, width = 128, 192  # divisible by the largest stride, as the reference requires
+    for level, stride in enumerate(config.strides):
+        anchors = generator.single_level_grid_priors((-(-height // stride), -(-width // stride)), level, device='cpu')
+        expected = []
+        for y in torch.arange(stride / 2, height, stride):
+            for x in torch.arange(stride / 2, width, stride):
+                for aspect in (1.0, 2.0, 0.5):
+                    half_w, half_h = 8 * stride * aspect**0.5 / 2, 8 * stride * aspect**-0.5 / 2
+                    expected.append([x - half_w, y - half_h, x + half_w, y + half_h])
+        assert torch.allclose(anchors, torch.tensor(expected), atol=1e-4)
 
 
 def test_tf_box_coder_is_box_utils(registries):

@@ -1,8 +1,9 @@
 # ViLD (tensorflow/tpu projects/vild, configs/vild_resnet.yaml and vild_head.py) on mmdet 3.x: Mask R-CNN R50-FPN
-# (P2-P6, 256 channels), SyncBN everywhere with TF's epsilon 1e-4 and momentum 0.997 (torch's 0.003; mmengine
+# (P2-P6, 256 channels). The reference's ResNet (ViLDResNet: the stem's max pool padded as TF's "same", every BN
+# scale starting at one), SyncBN everywhere with TF's epsilon 1e-4 and momentum 0.997 (torch's 0.003; mmengine
 # reverts SyncBN to BN in single-process runs). The reference's FPN (ViLDFPN: batch norm on every output, P6 a
 # stride-2 convolution of P5) and RPN (ViLDRPNHead: 2 convs shared across levels, batch norms per level, Huber
-# box loss with delta 1/9 averaged per level), 3 anchors per position (size 8 x stride, ratios 0.5/1/2); RoIs
+# box loss with delta 1/9 averaged per level), 3 anchors per position (size 8 x stride, as the reference's); RoIs
 # pooled from P2-P6 by scale; box head of 4 conv (256) + 2 FC (1024) with norm, a linear projection to CLIP's
 # 512-d space, L2 normalisation, cosine with the frozen text embeddings of the vocabulary and a learned background
 # embedding (N(0, 0.01), normalised) x 100; class-agnostic box regression (TF's box coder, sizes x2 - x1 + 1,
@@ -24,7 +25,7 @@ model = dict(
         pad_size_divisor=32,
         pad_mask=True),
     backbone=dict(
-        type='mmdet.ResNet',
+        type='ViLDResNet',
         depth=50,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
@@ -40,7 +41,10 @@ model = dict(
         num_convs=2,
         num_levels=5,
         norm_cfg=norm_cfg,
-        anchor_generator=dict(type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
+        # The reference's anchors (anchor.py): centred at (i + 0.5) x stride, width/height 1, 2, 0.5 in that order
+        # (mmdet's ratios are height/width), so its RPN's output channels keep their meaning.
+        anchor_generator=dict(type='AnchorGenerator', scales=[8], ratios=[1.0, 0.5, 2.0], strides=[4, 8, 16, 32, 64],
+                              center_offset=0.5),
         # Anchor targets as object_detection's FasterRcnnBoxCoder (sizes x2 - x1), proposals decoded as box_utils'.
         bbox_coder=dict(type='TFDeltaXYWHBBoxCoder', encode_plus_one=False, target_stds=[1.0] * 4),
         loss_cls=dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
