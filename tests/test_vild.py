@@ -416,12 +416,13 @@ def test_missing_region_embeddings_name_the_tool(tmp_path):
 # ---- the learning proof -----------------------------------------------------------------------------------------
 # Measured with this test's own runs (400 iterations of the ViLD-text synthetic config, batch 8, seed 0), box AP50 (%)
 # on the 40 val scenes of seed 0 over all 64 classes (48 base with boxes in training, 16 novel), with the reference's
-# ResNet stem, anchors, FPN, RPN head, box losses and coder. With torch on 2 threads (plain `pytest -m slow`): base
-# 47.4, novel 53.4; novel text rows random: novel 0.0, base 51.4 (random rows also win some base boxes). With 1
-# thread (each `make test` worker): base 45.3, novel 47.4; random rows: novel 0.0, base 49.4. AP50 over 40 scenes
-# moves with the rounding of the matrix products (up to 17 points between thread counts in earlier layouts), hence
-# margins of 12; the assertions on the text (novel far above random rows) hold in both. See configs/vild/README.md.
-MEASURED = dict(base=(45.3, 47.4), novel=(47.4, 53.4))
+# ResNet stem, anchors, FPN, RPN head, RoI crops (one sample per bin), box losses and coder. With torch on 2 threads
+# (plain `pytest -m slow`): base 44.5, novel 38.3; novel text rows random: novel 0.0, base 45.9 (random rows also win
+# some base boxes). With 1 thread (each `make test` worker): base 39.8, novel 36.5; random rows: novel 0.0, base
+# 46.0. AP50 over 40 scenes moves with the rounding of the matrix products (up to 17 points between thread counts in
+# an earlier layout), hence margins of 12; the assertions on the text (novel far above random rows) hold in both.
+# See configs/vild/README.md.
+MEASURED = dict(base=(39.8, 44.5), novel=(36.5, 38.3))
 
 
 @pytest.mark.slow
@@ -457,6 +458,6 @@ def test_vild_text_learns_on_the_synthetic_world(synthetic_world_2000, tmp_path_
     base, novel = trained['coco/bbox_AP50_base'], trained['coco/bbox_AP50_novel']
     assert MEASURED['base'][0] - 12 < base < MEASURED['base'][1] + 12
     assert MEASURED['novel'][0] - 12 < novel < MEASURED['novel'][1] + 12
-    assert base > 35 and novel > random_text['coco/bbox_AP50_novel'] + 20
+    assert base > 30 and novel > random_text['coco/bbox_AP50_novel'] + 20
     assert random_text['coco/bbox_AP50_novel'] < 10
     assert random_text['coco/bbox_AP50_base'] > base - 10  # base rows untouched; random novel rows win a few boxes

@@ -1,5 +1,6 @@
-"""ViLD's ResNet stem, FPN, RPN head, box losses, box coder and mask head as tensorflow/tpu's: outputs computed by hand from the
-layers' weights, and losses from the reference's Huber definition and normalisers."""
+"""ViLD's ResNet stem, anchors, FPN, RPN head, RoI crops, box losses, box coder and mask head as tensorflow/tpu's:
+outputs computed by hand from the layers' weights, and losses from the reference's Huber definition and
+normalisers."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -284,6 +285,49 @@ def test_vild_anchors_are_the_references():
                     half_w, half_h = 8 * stride * aspect**0.5 / 2, 8 * stride * aspect**-0.5 / 2
                     expected.append([x - half_w, y - half_h, x + half_w, y + half_h])
         assert torch.allclose(anchors, torch.tensor(expected), atol=1e-4)
+
+
+def tf_crop_and_resize(feature: torch.Tensor, box: torch.Tensor, stride: int, size: int) -> torch.Tensor:
+    """spatial_transform_ops' multilevel crop-and-resize on one level, written out: the box divided by the stride,
+    one sample per bin at start + (i + 0.5) x bin, the lower neighbour floor(p) clamped to [0, side - 1], the upper
+    one min(lower + 1, side - 1), weights 1 - (p - lower) and p - lower."""
+    x1, y1, x2, y2 = (box / stride).tolist()
+    height, width = feature.shape[-2:]
+
+    def taps(start, extent, side):
+        points = [start + (i + 0.5) * extent / size for i in range(size)]
+        lower = [min(max(float(torch.floor(torch.tensor(p))), 0.0), side - 1) for p in points]
+        return [(int(low), int(min(low + 1, side - 1)), p - low) for p, low in zip(points, lower)]
+
+    out = torch.zeros(feature.shape[0], size, size)
+    for row, (y_low, y_high, ly) in enumerate(taps(y1, y2 - y1, height)):
+        for col, (x_low, x_high, lx) in enumerate(taps(x1, x2 - x1, width)):
+            out[:, row, col] = ((1 - ly) * (1 - lx) * feature[:, y_low, x_low]
+                                + (1 - ly) * lx * feature[:, y_low, x_high]
+                                + ly * (1 - lx) * feature[:, y_high, x_low] + ly * lx * feature[:, y_high, x_high])
+    return out
+
+
+def test_vild_roi_layer_is_the_references_crop_and_resize():
+    """The base config's RoIAlign settings give the reference's crop-and-resize on boxes inside the image of at
+    least one feature pixel (the reference's boxes are clipped to the image; smaller ones mmcv/clipdense widen to
+    one pixel)."""
+    from clipdense.ops import RoIAlign
+    config = Config.fromfile(BASE).model.roi_head
+    generator = torch.Generator().manual_seed(0)
+    stride, image = 8, 96
+    feature = torch.randn(1, 3, image // stride, image // stride, generator=generator)
+    corners = torch.rand(12, 2, 2, generator=generator) * (image - 1)
+    boxes = torch.cat([corners.min(1).values, corners.max(1).values], 1)
+    boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + stride)
+    boxes[0] = torch.tensor([0.0, 0.0, image - 1, image - 1])  # the whole image, as clipped boxes reach
+    boxes = boxes.clamp(max=image - 1)
+    for extractor in (config.bbox_roi_extractor, config.mask_roi_extractor):
+        layer = {key: value for key, value in extractor.roi_layer.items() if key != 'type'}
+        size = layer['output_size']
+        pooled = RoIAlign(spatial_scale=1 / stride, **layer)(feature, torch.cat([torch.zeros(12, 1), boxes], 1))
+        expected = torch.stack([tf_crop_and_resize(feature[0], box, stride, size) for box in boxes])
+        assert torch.allclose(pooled, expected, atol=1e-5)
 
 
 def test_tf_box_coder_is_box_utils(registries):

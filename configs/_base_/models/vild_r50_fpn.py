@@ -9,7 +9,8 @@
 # embedding (N(0, 0.01), normalised) x 100; class-agnostic box regression (TF's box coder, sizes x2 - x1 + 1,
 # weights 10/10/5/5, Huber delta 1 over the positive RoIs) and mask head (4 conv and a deconvolution, each
 # batch-normalised; 28 x 28). The text side is CLIP ViT-B/32 with ViLD's 63 prompt templates ("This is" prefixed)
-# and its class-name rewriting. RoI features through clipdense's RoIAlign ('mmcv.RoIAlign' selects mmcv's).
+# and its class-name rewriting. RoI features through clipdense's RoIAlign ('mmcv.RoIAlign' selects mmcv's) set as
+# the reference's crop-and-resize.
 # Departures: configs/vild/README.md.
 norm_cfg = dict(type='SyncBN', eps=1e-4, momentum=0.003, requires_grad=True)
 model = dict(
@@ -55,7 +56,8 @@ model = dict(
         distillation_weight=0.5,
         bbox_roi_extractor=dict(
             type='RoIExtractor',
-            roi_layer=dict(type='clipdense.RoIAlign', output_size=7, sampling_ratio=0),
+            # The reference's crop-and-resize: one bilinear sample per bin at its centre, no half-pixel offset.
+            roi_layer=dict(type='clipdense.RoIAlign', output_size=7, sampling_ratio=1, aligned=False),
             out_channels=256,
             featmap_strides=[4, 8, 16, 32, 64]),
         bbox_head=dict(
@@ -76,7 +78,7 @@ model = dict(
             loss_bbox=dict(type='mmdet.SmoothL1Loss', beta=1.0, loss_weight=1.0)),
         mask_roi_extractor=dict(
             type='RoIExtractor',
-            roi_layer=dict(type='clipdense.RoIAlign', output_size=14, sampling_ratio=0),
+            roi_layer=dict(type='clipdense.RoIAlign', output_size=14, sampling_ratio=1, aligned=False),
             out_channels=256,
             featmap_strides=[4, 8, 16, 32, 64]),
         mask_head=dict(
