@@ -349,3 +349,12 @@ def test_long_vocabulary_encoding_shows_progress(monkeypatch, capsys):
     classifier(['tree', 'road', 'sky'])
     out = capsys.readouterr().out
     assert 'ETA' in out and '4/4' in out  # the 4 prompts after the first batch of 2
+
+
+def test_vild_converter_on_a_missing_or_foreign_checkpoint(user_error, tmp_path):
+    script = 'tools/model_converters/vild2clipdense.py'
+    line = user_error(script, tmp_path / 'resnet50_vild', tmp_path / 'vild.pth')
+    assert 'no TensorFlow checkpoint at' in line and 'PREFIX.index' in line
+    (tmp_path / 'model.ckpt.index').write_bytes(b'\0' * 64)
+    line = user_error(script, tmp_path / 'model.ckpt', tmp_path / 'vild.pth')
+    assert 'is not a TensorFlow checkpoint index' in line
