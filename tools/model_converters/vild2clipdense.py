@@ -63,16 +63,16 @@ def deltas(anchors: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda tensor: tensor[..., order].contiguous()
 
 
-def resnet_names() -> List[Tuple[str, str]]:
-    """(TF suffix, mmdet module) of every conv/batch-norm pair of ResNet-50, in creation order."""
-    modules = ['conv1|bn1']
+def resnet_names() -> List[Tuple[str, str, str]]:
+    """(TF suffix, mmdet conv, mmdet norm) of every conv/batch-norm pair of ResNet-50, in creation order."""
+    modules = [('conv1', 'bn1')]
     for stage, blocks in enumerate(RESNET50_BLOCKS, start=1):
         for block in range(blocks):
             prefix = f'layer{stage}.{block}.'
             if block == 0:
-                modules.append(f'{prefix}downsample.0|{prefix}downsample.1')
-            modules += [f'{prefix}conv{index}|{prefix}bn{index}' for index in (1, 2, 3)]
-    return [(f'_{index}' if index else '', module) for index, module in enumerate(modules)]
+                modules.append((f'{prefix}downsample.0', f'{prefix}downsample.1'))
+            modules += [(f'{prefix}conv{index}', f'{prefix}bn{index}') for index in (1, 2, 3)]
+    return [(f'_{index}' if index else '', *module) for index, module in enumerate(modules)]
 
 
 def variable_map(ensemble: bool = False) -> Dict[str, Tuple[str, Callable]]:
@@ -90,8 +90,7 @@ def variable_map(ensemble: bool = False) -> Dict[str, Tuple[str, Callable]]:
         if bias:
             table[f'{tf_scope}/bias'] = (f'{module}.bias', keep)
 
-    for suffix, modules in resnet_names():
-        conv_module, norm_module = modules.split('|')
+    for suffix, conv_module, norm_module in resnet_names():
         layer(f'resnet50/conv2d{suffix}', f'backbone.{conv_module}', conv, bias=False)
         norm(f'resnet50/batch_normalization{suffix}', f'backbone.{norm_module}')
     for level in range(2, 6):
