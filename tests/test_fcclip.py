@@ -3,7 +3,6 @@ checked through the path), the trainable parameters are the official model's, th
 out-of-vocabulary classifier and the geometric ensemble compute what the official code computes, both combination
 orders, the panoptic and instance outputs, training, every config, the tools, and the learning proof on the synthetic
 world."""
-import importlib.util
 import os
 import re
 
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 from mmdet.structures.mask import mask2bbox
+from tool_runs import load_tool
 
 from clipdense.apis import inference_model, init_model
 from clipdense.datasets.transforms.panoptic import NO_SEGMENT, panoptic_ids
@@ -146,11 +146,7 @@ def official_state_dict(clip_model, num_classes=133, seed=0):
 
 
 def load_converter():
-    path = os.path.join(ROOT, 'tools/model_converters/fcclip2clipdense.py')
-    spec = importlib.util.spec_from_file_location('fcclip2clipdense', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/fcclip2clipdense.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,7 +1,6 @@
 """RegionCLIP (C4) on mmdet 3.x: the backbone and RoI head against CLIP's own image path, the head's logits and box
 deltas, the classification loss against a hand computation, zero-shot inference on ground-truth boxes, the RPN
 score fusions, the text recipe, the checkpoint converter and the OV-COCO config. Tiny ResNet CLIP only (fast)."""
-import importlib.util
 import os
 
 import numpy as np
@@ -12,7 +11,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from tool_runs import ROOT, run_tool
+from tool_runs import ROOT, load_tool, run_tool
 
 CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_ov-coco.py')
 GT_CONFIG = os.path.join(ROOT, 'configs/regionclip/regionclip_r50-c4_zero-shot-gt-boxes_ov-coco.py')
@@ -261,11 +260,7 @@ def test_text_is_the_normalised_mean_of_unnormalised_prompt_embeddings():
 
 # ---- the converter -----------------------------------------------------------------------------------------
 def load_converter():
-    path = os.path.join(ROOT, 'tools/model_converters/regionclip2clipdense.py')
-    spec = importlib.util.spec_from_file_location('regionclip2clipdense', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/regionclip2clipdense.py')
 
 
 def official_state_dict(clip_model):
@@ -761,11 +756,7 @@ def offline_rpn_model(registries, tmp_path, **offline_rpn):
 
 
 def load_rpn_converter():
-    path = os.path.join(ROOT, 'tools/model_converters/regionclip_rpn2clipdense.py')
-    spec = importlib.util.spec_from_file_location('regionclip_rpn2clipdense', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/regionclip_rpn2clipdense.py')
 
 
 def test_rpn_converter_loads_the_official_names_strictly(registries, tmp_path):

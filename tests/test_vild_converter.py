@@ -1,7 +1,6 @@
 """tools/model_converters/vild2clipdense.py on TF checkpoints with the reference's variable names and shapes
 (tests/data/vild_r50_tf_variables.txt: the variables of the ViLD R50 graph that tensorflow/tpu's own code built,
 vild_resnet.yaml), written by tests/tf_bundle.py with random values."""
-import importlib.util
 import os
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from tf_bundle import write_tf_checkpoint
-from tool_runs import ROOT
+from tool_runs import ROOT, load_tool
 
 from clipdense.engine.convert import ConversionError
 
@@ -19,11 +18,7 @@ EMBED_DIM = 32  # the tiny CLIP's; the reference's 512 where the projection meet
 
 
 def load_converter():
-    path = os.path.join(ROOT, 'tools/model_converters/vild2clipdense.py')
-    spec = importlib.util.spec_from_file_location('vild2clipdense', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/vild2clipdense.py')
 
 
 def official_variables(model='vild'):

@@ -1,7 +1,6 @@
 """ZegCLIP: each part against an explicit re-computation of the reference's math written here (per-head loops, no
 shared helpers), the losses against per-pixel formulas, the parameter count, the configs, and the converter on
 state dicts with the official key names and shapes."""
-import importlib.util
 import math
 import os
 
@@ -16,7 +15,7 @@ from clipdense.apis import inference_model, init_model
 from clipdense.models.clip import text_tower_fingerprint
 from clipdense.models.losses import MaskDiceLoss, MaskFocalLoss
 from clipdense.registry import MODELS
-from tool_runs import run_tool, short_run
+from tool_runs import load_tool, run_tool, short_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOC = os.path.join(ROOT, 'configs/zegclip/zegclip_vit-b16_voc12aug-512x512_inductive.py')
@@ -242,11 +241,7 @@ def test_transductive_pseudo_labels_replace_unseen_pixels_by_the_best_unseen_cla
 
 # ---- configs and the converter ---------------------------------------------------------------------------------
 def load_converter():
-    path = os.path.join(ROOT, 'tools/model_converters/zegclip2clipdense.py')
-    spec = importlib.util.spec_from_file_location('zegclip2clipdense', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/zegclip2clipdense.py')
 
 
 def official_state_dict(model, num_prompts=3, num_layers=3):

@@ -1,10 +1,20 @@
 """Running the tools (tools/train.py, tools/test.py, the launch scripts) as users do, in a subprocess, on a small
 synthetic world: what the trained methods' end-to-end tests share."""
+import importlib.util
 import os
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_tool(script):
+    """The module of a script under tools/ (``tools/model_converters/x.py``), to call its functions in-process."""
+    name = os.path.splitext(os.path.basename(script))[0]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_tool(script, *args, port=None):

@@ -83,6 +83,13 @@ def save_converted(state_dict: Dict[str, torch.Tensor], destination: str, source
         raise ConversionError(f'cannot write {destination}: {error.strerror}. Choose a writable path.') from error
 
 
+def add_batch_norm_counters(state_dict: Dict[str, torch.Tensor]) -> None:
+    """A zero ``num_batches_tracked`` beside every ``running_mean`` that has none: torch's batch norms expect the
+    counter, the released formats (detectron2's FrozenBN, TensorFlow) keep none."""
+    for key in [key for key in state_dict if key.endswith('.running_mean')]:
+        state_dict.setdefault(key[:-len('running_mean')] + 'num_batches_tracked', torch.tensor(0))
+
+
 def require_key_prefixes(state_dict: Dict[str, torch.Tensor], required: Iterable[str], source: str) -> None:
     """An error naming the required key prefixes the file lacks."""
     missing = [prefix for prefix in required if not any(key.startswith(prefix) for key in state_dict)]

@@ -25,7 +25,7 @@ from typing import Dict
 
 import torch
 
-from clipdense.engine.convert import (ConversionError, read_released_checkpoint, rename_keys,
+from clipdense.engine.convert import (ConversionError, add_batch_norm_counters, read_released_checkpoint, rename_keys,
                                       require_key_prefixes, save_converted, text_tower_meta)
 from clipdense.utils import run_cli
 
@@ -54,9 +54,7 @@ def convert(source: str, destination: str, unsafe: bool = False) -> Dict[str, to
     require_key_prefixes(state_dict, ['backbone.layer4.'], source)
     converted = rename_keys(state_dict, RULES, source)
     text = {key: converted.pop(key) for key in list(converted) if key.startswith(TEXT)}
-    for key in list(converted):  # FrozenBN has no counter; open_clip's BatchNorm2d expects one
-        if key.endswith('.running_mean'):
-            converted.setdefault(key[:-len('running_mean')] + 'num_batches_tracked', torch.tensor(0))
+    add_batch_norm_counters(converted)  # FrozenBN has no counter; open_clip's BatchNorm2d expects one
     dropped = [key for key in state_dict if re.fullmatch(DROPPED, key)]
     save_converted(converted, destination, source, text_tower_meta(text, TEXT, 'CLIP of the released RegionCLIP'),
                    extra_meta=dict(dropped_from_source=len(dropped)))

@@ -30,7 +30,8 @@ from typing import Dict
 
 import torch
 
-from clipdense.engine.convert import ConversionError, read_released_checkpoint, rename_keys, save_converted
+from clipdense.engine.convert import (ConversionError, add_batch_norm_counters, read_released_checkpoint, rename_keys,
+                                     save_converted)
 from clipdense.utils import run_cli
 
 BATCH_NORM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
@@ -90,9 +91,7 @@ def convert(source: str, destination: str, unsafe: bool = False) -> Dict[str, to
                               'proposal_generator.rpn_head.objectness_logits.weight, with or without offline_)')
     fpn = any(key.startswith('backbone.bottom_up.') for key in kept)
     converted = rename_keys(kept, FPN_RULES if fpn else C4_RULES, source)
-    for key in list(converted):  # FrozenBN has no counter; mmdet's BatchNorm2d expects one
-        if key.endswith('.running_mean'):
-            converted.setdefault(key[:-len('running_mean')] + 'num_batches_tracked', torch.tensor(0))
+    add_batch_norm_counters(converted)  # FrozenBN has no counter; mmdet's BatchNorm2d expects one
     save_converted(converted, destination, source,
                    extra_meta=dict(layout='FPN' if fpn else 'C4', dropped_from_source=len(state_dict) - len(kept)))
     return converted

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
-from clipdense.engine.convert import ConversionError, save_converted
+from clipdense.engine.convert import ConversionError, add_batch_norm_counters, save_converted
 from clipdense.engine.tf_checkpoint import TFCheckpointError, TFCheckpointReader
 from clipdense.utils import run_cli
 
@@ -173,9 +173,7 @@ def convert(source: str, destination: str) -> Dict[str, torch.Tensor]:
         key, transform = table[name]
         converted[key] = transform(reader.read(name).float())
     fold_conv_biases(converted)
-    for key in list(converted):  # mmdet's batch norms count their batches; TF's do not
-        if key.endswith('.running_mean'):
-            converted[key[:-len('running_mean')] + 'num_batches_tracked'] = torch.tensor(0)
+    add_batch_norm_counters(converted)  # mmdet's batch norms count their batches; TF's do not
     save_converted(converted, destination, reader.prefix,
                    extra_meta=dict(model='ViLD-ensemble' if ensemble else 'ViLD',
                                    dropped_from_source=len(reader.entries) - len(names)))
