@@ -97,6 +97,37 @@ def test_matches_reference(pool_mode, aligned, sampling_ratio):
         torch.testing.assert_close(mine, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize('pool_mode', ['avg', 'max'])
+@pytest.mark.parametrize('sampling_ratio', [0, 1, 3])
+@pytest.mark.parametrize('min_size', [0.0, 0.5, 2.0])
+def test_legacy_min_size_matches_reference(pool_mode, sampling_ratio, min_size):
+    """Legacy boxes at least min_size feature pixels wide and high (0: TF's crop-and-resize, thin boxes as they
+    are); the sub-pixel, zero-width and zero-area boxes pool otherwise than at mmcv's 1."""
+    features, rois = make_inputs(torch.float64)
+    ours = values_and_input_grad(roi_align, features, rois, (2, 3), 0.25, sampling_ratio, pool_mode, False,
+                                 min_size)
+    reference = values_and_input_grad(roi_align_reference, features, rois, (2, 3), 0.25, sampling_ratio,
+                                      pool_mode, False, min_size)
+    for mine, expected in zip(ours, reference):
+        torch.testing.assert_close(mine, expected, rtol=1e-12, atol=1e-12)
+    legacy = roi_align(features, rois, (2, 3), 0.25, sampling_ratio, pool_mode, False)
+    thin = [5, 6, 7]  # rows of make_inputs under min_size feature pixels on a side
+    assert not torch.allclose(ours[0][thin], legacy[thin])
+    torch.testing.assert_close(ours[0][0], legacy[0])  # a box of several pixels is unchanged
+
+
+def test_zero_width_box_samples_its_column():
+    """With min_size 0 a zero-width box samples the column it lies on: bilinear in y only."""
+    features, _ = make_inputs(torch.float64)
+    box = torch.tensor([[0, 12.0, 3.0, 12.0, 19.0]], dtype=torch.float64)  # x = 3 on the stride-4 map
+    pooled = roi_align(features, box, (4, 1), 0.25, 1, 'avg', False, 0.0)
+    ys = 0.75 + (torch.arange(4, dtype=torch.float64) + 0.5) * 4 / 4  # y1 / 4 + (i + 0.5) x bin
+    low = ys.floor().long()
+    weight = (ys - low)[None]
+    expected = features[0, :, low, 3] * (1 - weight) + features[0, :, low + 1, 3] * weight
+    torch.testing.assert_close(pooled[0, :, :, 0], expected)
+
+
 def test_reference_matches_torchvision():
     """The reference is written from the math; check it against an independent kernel."""
     features, rois = make_inputs(torch.float64)
@@ -113,6 +144,9 @@ def test_gradcheck(pool_mode, aligned):
     features.requires_grad_()
     assert torch.autograd.gradcheck(
         lambda x: roi_align(x, rois, (2, 2), 0.25, 2, pool_mode, aligned), (features, ))
+    if not aligned:
+        assert torch.autograd.gradcheck(
+            lambda x: roi_align(x, rois, (2, 2), 0.25, 2, pool_mode, aligned, 0.0), (features, ))
 
 
 def test_empty_bins_pool_to_zero():
@@ -164,6 +198,10 @@ def test_clear_errors():
         roi_align(features, torch.tensor([[2, 0.0, 0.0, 4.0, 4.0]]), 7)
     with pytest.raises(RuntimeError, match='CPU kernel supports float32 and float64'):
         roi_align(features.half(), rois, 7)
+    with pytest.raises(ValueError, match='min_size must be >= 0'):
+        roi_align(features, rois, 7, aligned=False, min_size=-1)
+    with pytest.raises(ValueError, match='applies to legacy boxes only: set aligned=False'):
+        RoIAlign(7, aligned=True, min_size=0)
 
 
 def test_module_has_mmcv_signature():
@@ -182,6 +220,9 @@ def test_module_has_mmcv_signature():
     torch.testing.assert_close(torchvision_layer(features, rois), layer(features, rois))
     with pytest.raises(ValueError, match='use_torchvision=True'):
         RoIAlign(7, 0.25, 0, pool_mode='max', use_torchvision=True)
+    with pytest.raises(ValueError, match='drop use_torchvision to set min_size'):
+        RoIAlign(7, 0.25, 0, aligned=False, min_size=0, use_torchvision=True)
+    assert 'min_size=0.0' in repr(RoIAlign(7, 0.25, 1, aligned=False, min_size=0))
 
 
 def test_as_roi_layer_of_mmdet_single_roi_extractor():
@@ -231,15 +272,15 @@ def test_roi_layer_from_a_lazy_import_config_file(tmp_path):
 @pytest.mark.skipif(not CUDA, reason='needs a GPU and clipdense._ext built with CUDA')
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize('pool_mode', ['avg', 'max'])
-@pytest.mark.parametrize('aligned', [True, False])
-def test_cuda_matches_cpu(dtype, pool_mode, aligned):
+@pytest.mark.parametrize('aligned, min_size', [(True, 1.0), (False, 1.0), (False, 0.0)])
+def test_cuda_matches_cpu(dtype, pool_mode, aligned, min_size):
     features, rois = make_inputs(torch.float32, channels=8)
     features = features.to(dtype).float()  # the CPU gets the values the GPU sees
     expected = values_and_input_grad(
-        roi_align, features, rois, (3, 4), 0.25, 0, pool_mode, aligned, weight_dtype=dtype)
+        roi_align, features, rois, (3, 4), 0.25, 0, pool_mode, aligned, min_size, weight_dtype=dtype)
     on_gpu = values_and_input_grad(roi_align,
                                    features.cuda().to(dtype), rois.cuda(), (3, 4), 0.25, 0,
-                                   pool_mode, aligned)
+                                   pool_mode, aligned, min_size)
     tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=2e-2, atol=2e-2)
     for gpu, cpu in zip(on_gpu, expected):
         assert gpu.dtype == dtype

@@ -309,9 +309,9 @@ def tf_crop_and_resize(feature: torch.Tensor, box: torch.Tensor, stride: int, si
 
 
 def test_vild_roi_layer_is_the_references_crop_and_resize():
-    """The base config's RoIAlign settings give the reference's crop-and-resize on boxes inside the image of at
-    least one feature pixel (the reference's boxes are clipped to the image; smaller ones mmcv/clipdense widen to
-    one pixel)."""
+    """The base config's RoIAlign settings give the reference's crop-and-resize on boxes inside the image (the
+    reference's boxes are clipped to it), thin ones included: a box narrower or lower than a feature pixel, or
+    empty, is sampled where it lies (mmcv's legacy RoIAlign would widen it to one pixel)."""
     from clipdense.ops import RoIAlign
     config = Config.fromfile(BASE).model.roi_head
     generator = torch.Generator().manual_seed(0)
@@ -322,12 +322,35 @@ def test_vild_roi_layer_is_the_references_crop_and_resize():
     boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + stride)
     boxes[0] = torch.tensor([0.0, 0.0, image - 1, image - 1])  # the whole image, as clipped boxes reach
     boxes = boxes.clamp(max=image - 1)
+    boxes[1, 2] = boxes[1, 0] + 0.3 * stride  # narrower than a feature pixel
+    boxes[2, 3] = boxes[2, 1]  # no height: a box clipped at the image border
+    boxes[3, 2:] = boxes[3, :2]  # a point
     for extractor in (config.bbox_roi_extractor, config.mask_roi_extractor):
         layer = {key: value for key, value in extractor.roi_layer.items() if key != 'type'}
         size = layer['output_size']
         pooled = RoIAlign(spatial_scale=1 / stride, **layer)(feature, torch.cat([torch.zeros(12, 1), boxes], 1))
         expected = torch.stack([tf_crop_and_resize(feature[0], box, stride, size) for box in boxes])
         assert torch.allclose(pooled, expected, atol=1e-5)
+
+
+def test_vild_rpn_keeps_empty_proposals(registries):
+    """The reference filters no proposal by size (rpn_min_size_threshold 0): boxes decoded outside the image and
+    clipped to an empty box at its border stay proposals, and are pooled (test and training proposals alike)."""
+    head = build_rpn_head(registries).eval()
+    config = Config.fromfile(BASE).model
+    side = 64
+    cls_scores = [torch.zeros(1, 3, side // s, side // s) for s in (4, 8, 16, 32, 64)]
+    bbox_preds = [torch.zeros(1, 12, side // s, side // s) for s in (4, 8, 16, 32, 64)]
+    for level in range(5):  # every anchor of the top row pushed above the image: clipped to y1 = y2 = 0
+        cls_scores[level][:, :, 0] = 5.0
+        bbox_preds[level][:, 1::4, 0] = -20.0  # mmdet's (dx, dy, dw, dh) per anchor
+    meta = dict(img_shape=(side, side), pad_shape=(side, side), batch_input_shape=(side, side))
+    for proposal_cfg in (config.test_cfg.rpn, config.train_cfg.rpn_proposal):
+        with torch.no_grad():
+            proposals = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=[meta], cfg=proposal_cfg,
+                                             rescale=False)[0]
+        empty = proposals.bboxes[:, 3] <= proposals.bboxes[:, 1]
+        assert empty.any() and proposals.scores[empty].min() > proposals.scores[~empty].max()
 
 
 def test_tf_box_coder_is_box_utils(registries):

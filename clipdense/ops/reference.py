@@ -21,6 +21,15 @@ def check_pool_mode(pool_mode: str) -> bool:
     return pool_mode == 'max'
 
 
+def check_min_size(min_size: float, aligned: bool) -> None:
+    """A legacy box's smallest side must be a non-negative number; aligned boxes have none."""
+    if not min_size >= 0:
+        raise ValueError(f'RoIAlign min_size must be >= 0 (pixels of the feature map), got {min_size!r}')
+    if aligned and min_size != 1:
+        raise ValueError(f'RoIAlign min_size={min_size!r} applies to legacy boxes only: set aligned=False, '
+                         'or leave min_size at 1')
+
+
 def check_rois(input: Tensor, rois: Tensor) -> None:
     """Check the shapes of RoIAlign's arguments (same rules as the compiled op)."""
     if input.dim() != 4:
@@ -75,7 +84,8 @@ def roi_align_reference(input: Tensor,
                         spatial_scale: float = 1.0,
                         sampling_ratio: int = 0,
                         pool_mode: str = 'avg',
-                        aligned: bool = True) -> Tensor:
+                        aligned: bool = True,
+                        min_size: float = 1.0) -> Tensor:
     """RoIAlign from its definition; arguments as :func:`clipdense.ops.roi_align`.
 
     Each box (batch_index, x1, y1, x2, y2) is scaled by ``spatial_scale`` (and shifted by half
@@ -85,6 +95,7 @@ def roi_align_reference(input: Tensor,
     """
     max_pool = check_pool_mode(pool_mode)
     check_rois(input, rois)
+    check_min_size(min_size, aligned)
     pooled_h, pooled_w = _pair(output_size)
     rois = rois.to(input.dtype)
     outputs = []
@@ -93,8 +104,8 @@ def roi_align_reference(input: Tensor,
         start_w, start_h = roi[1] * spatial_scale - offset, roi[2] * spatial_scale - offset
         width = (roi[3] * spatial_scale - offset) - start_w
         height = (roi[4] * spatial_scale - offset) - start_h
-        if not aligned:  # legacy: boxes are at least one pixel wide and high
-            width, height = width.clamp(min=1), height.clamp(min=1)
+        if not aligned:  # legacy: boxes are at least min_size pixels wide and high
+            width, height = width.clamp(min=min_size), height.clamp(min=min_size)
         bin_h, bin_w = height / pooled_h, width / pooled_w
         grid_h = sampling_ratio if sampling_ratio > 0 else math.ceil(float(height / pooled_h))
         grid_w = sampling_ratio if sampling_ratio > 0 else math.ceil(float(width / pooled_w))

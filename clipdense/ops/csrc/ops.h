@@ -15,17 +15,18 @@ namespace clipdense {
 // input's compute type (float32 for float32/float16/bfloat16 inputs, float64 for float64).
 // Returns the pooled features (K, C, pooled_height, pooled_width) and, for max pooling, the
 // index of the winning sample in each bin (int32, -1 for bins without samples; an empty
-// tensor for average pooling).
+// tensor for average pooling). Boxes not `aligned` are at least `min_size` pixels of the
+// feature map wide and high.
 std::tuple<at::Tensor, at::Tensor> roi_align_forward_cpu(
     const at::Tensor& input, const at::Tensor& rois, int64_t pooled_height,
     int64_t pooled_width, double spatial_scale, int64_t sampling_ratio, bool max_pool,
-    bool aligned);
+    bool aligned, double min_size);
 
 // Gradient of RoIAlign with respect to its input of shape `input_size` (B, C, H, W).
 at::Tensor roi_align_backward_cpu(const at::Tensor& grad_output, const at::Tensor& rois,
                                   const at::Tensor& argmax, at::IntArrayRef input_size,
                                   double spatial_scale, int64_t sampling_ratio, bool max_pool,
-                                  bool aligned);
+                                  bool aligned, double min_size);
 
 // Dense attention: sum over pairs p of softmax(operand[lhs[p]] @ operand[rhs[p]]^T * scale
 // + bias) @ v, with operands (q, k, v) of shape (B, heads, N, d) indexed 0, 1, 2 and `bias`
@@ -59,12 +60,12 @@ inline std::vector<std::pair<int64_t, int64_t>> pamr_offsets(const std::vector<i
 std::tuple<at::Tensor, at::Tensor> roi_align_forward_cuda(
     const at::Tensor& input, const at::Tensor& rois, int64_t pooled_height,
     int64_t pooled_width, double spatial_scale, int64_t sampling_ratio, bool max_pool,
-    bool aligned);
+    bool aligned, double min_size);
 
 at::Tensor roi_align_backward_cuda(const at::Tensor& grad_output, const at::Tensor& rois,
                                    const at::Tensor& argmax, at::IntArrayRef input_size,
                                    double spatial_scale, int64_t sampling_ratio,
-                                   bool max_pool, bool aligned);
+                                   bool max_pool, bool aligned, double min_size);
 
 at::Tensor dense_attention_forward_cuda(const at::Tensor& q, const at::Tensor& k,
                                         const at::Tensor& v, const std::vector<int64_t>& lhs,

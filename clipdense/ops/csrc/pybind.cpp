@@ -54,7 +54,7 @@ std::tuple<at::Tensor, at::Tensor> roi_align_forward(const at::Tensor& input,
                                                      const at::Tensor& rois,
                                                      int64_t pooled_height, int64_t pooled_width,
                                                      double spatial_scale, int64_t sampling_ratio,
-                                                     bool max_pool, bool aligned) {
+                                                     bool max_pool, bool aligned, double min_size) {
   const char* op = "roi_align_forward";
   TORCH_CHECK(input.dim() == 4, op, ": input must be (B, C, H, W), got ", input.sizes());
   TORCH_CHECK(input.size(2) > 0 && input.size(3) > 0, op,
@@ -63,20 +63,20 @@ std::tuple<at::Tensor, at::Tensor> roi_align_forward(const at::Tensor& input,
   if (use_cuda(input, op)) {
 #ifdef WITH_CUDA
     return roi_align_forward_cuda(input, rois, pooled_height, pooled_width, spatial_scale,
-                                  sampling_ratio, max_pool, aligned);
+                                  sampling_ratio, max_pool, aligned, min_size);
 #endif
   }
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, op,
               ": the CPU kernel supports float32 and float64, got ", input.scalar_type(),
               "; convert the input with .float()");
   return roi_align_forward_cpu(input, rois, pooled_height, pooled_width, spatial_scale,
-                               sampling_ratio, max_pool, aligned);
+                               sampling_ratio, max_pool, aligned, min_size);
 }
 
 at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
                               const at::Tensor& argmax, std::vector<int64_t> input_size,
                               double spatial_scale, int64_t sampling_ratio, bool max_pool,
-                              bool aligned) {
+                              bool aligned, double min_size) {
   const char* op = "roi_align_backward";
   TORCH_CHECK(input_size.size() == 4, op, ": input_size must be (B, C, H, W)");
   TORCH_CHECK(grad_output.dim() == 4 && grad_output.size(0) == rois.size(0) &&
@@ -93,11 +93,11 @@ at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& r
   if (use_cuda(grad_output, op)) {
 #ifdef WITH_CUDA
     return roi_align_backward_cuda(grad_output, rois, argmax, input_size, spatial_scale,
-                                   sampling_ratio, max_pool, aligned);
+                                   sampling_ratio, max_pool, aligned, min_size);
 #endif
   }
   return roi_align_backward_cpu(grad_output, rois, argmax, input_size, spatial_scale,
-                                sampling_ratio, max_pool, aligned);
+                                sampling_ratio, max_pool, aligned, min_size);
 }
 
 at::Tensor dense_attention_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -176,11 +176,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "RoIAlign forward: (output, argmax); argmax is empty for average pooling",
         py::arg("input"), py::arg("rois"), py::arg("pooled_height"), py::arg("pooled_width"),
         py::arg("spatial_scale"), py::arg("sampling_ratio"), py::arg("max_pool"),
-        py::arg("aligned"));
+        py::arg("aligned"), py::arg("min_size"));
   m.def("roi_align_backward", &clipdense::roi_align_backward,
         "RoIAlign backward: gradient with respect to the input", py::arg("grad_output"),
         py::arg("rois"), py::arg("argmax"), py::arg("input_size"), py::arg("spatial_scale"),
-        py::arg("sampling_ratio"), py::arg("max_pool"), py::arg("aligned"));
+        py::arg("sampling_ratio"), py::arg("max_pool"), py::arg("aligned"),
+        py::arg("min_size"));
   m.def("dense_attention_forward", &clipdense::dense_attention_forward,
         "Sum over pairs of softmax(lhs @ rhs^T * scale + bias) @ v", py::arg("q"), py::arg("k"),
         py::arg("v"), py::arg("lhs"), py::arg("rhs"), py::arg("scale"),

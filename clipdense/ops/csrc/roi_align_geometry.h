@@ -36,11 +36,13 @@ CLIPDENSE_HOST_DEVICE T max_of(T a, T b) {
   return a > b ? a : b;
 }
 
-// `roi` points at one row (batch_index, x1, y1, x2, y2).
+// `roi` points at one row (batch_index, x1, y1, x2, y2). `min_size` applies to legacy (not
+// aligned) boxes only.
 template <typename T>
 CLIPDENSE_HOST_DEVICE RoiGeometry<T> roi_geometry(const T* roi, T spatial_scale,
                                                   int pooled_height, int pooled_width,
-                                                  int sampling_ratio, bool aligned) {
+                                                  int sampling_ratio, bool aligned,
+                                                  T min_size) {
   RoiGeometry<T> g;
   g.batch_index = static_cast<int>(roi[0]);
   // aligned: pixel i covers [i, i + 1), so its centre is at i + 0.5 and continuous box
@@ -53,9 +55,10 @@ CLIPDENSE_HOST_DEVICE RoiGeometry<T> roi_geometry(const T* roi, T spatial_scale,
   T width = end_w - g.start_w;
   T height = end_h - g.start_h;
   if (!aligned) {
-    // Legacy (Detectron v1) behaviour: every box is at least one pixel wide and high.
-    width = max_of(width, static_cast<T>(1));
-    height = max_of(height, static_cast<T>(1));
+    // Legacy boxes are at least `min_size` pixels wide and high: 1 in Detectron v1 and mmcv, 0 in
+    // TF's crop-and-resize, which samples a thinner box where it lies.
+    width = max_of(width, min_size);
+    height = max_of(height, min_size);
   }
   g.bin_h = height / static_cast<T>(pooled_height);
   g.bin_w = width / static_cast<T>(pooled_width);

@@ -56,8 +56,9 @@ model = dict(
         distillation_weight=0.5,
         bbox_roi_extractor=dict(
             type='RoIExtractor',
-            # The reference's crop-and-resize: one bilinear sample per bin at its centre, no half-pixel offset.
-            roi_layer=dict(type='clipdense.RoIAlign', output_size=7, sampling_ratio=1, aligned=False),
+            # The reference's crop-and-resize: one bilinear sample per bin at its centre, no half-pixel offset,
+            # boxes thinner than a feature pixel sampled where they lie (min_size 0).
+            roi_layer=dict(type='clipdense.RoIAlign', output_size=7, sampling_ratio=1, aligned=False, min_size=0.0),
             out_channels=256,
             featmap_strides=[4, 8, 16, 32, 64]),
         bbox_head=dict(
@@ -78,7 +79,7 @@ model = dict(
             loss_bbox=dict(type='mmdet.SmoothL1Loss', beta=1.0, loss_weight=1.0)),
         mask_roi_extractor=dict(
             type='RoIExtractor',
-            roi_layer=dict(type='clipdense.RoIAlign', output_size=14, sampling_ratio=1, aligned=False),
+            roi_layer=dict(type='clipdense.RoIAlign', output_size=14, sampling_ratio=1, aligned=False, min_size=0.0),
             out_channels=256,
             featmap_strides=[4, 8, 16, 32, 64]),
         mask_head=dict(
@@ -97,7 +98,8 @@ model = dict(
             allowed_border=-1,
             pos_weight=-1,
             debug=False),
-        rpn_proposal=dict(nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        # No proposal is dropped for its size (the reference's rpn_min_size_threshold 0; mmdet's 0 drops empty boxes).
+        rpn_proposal=dict(nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=-1),
         rcnn=dict(
             # 512 RoIs per image, a quarter foreground at IoU >= 0.5, ground-truth boxes mixed in.
             assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
@@ -107,7 +109,7 @@ model = dict(
             pos_weight=-1,
             debug=False)),
     test_cfg=dict(
-        rpn=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
+        rpn=dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=-1),
         # Per-class NMS at 0.5, at most 300 detections, no score threshold (the reference's postprocess).
         rcnn=dict(score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=300, mask_thr_binary=0.5)))
 # ViLD-ensemble: add a second head for the image branch (configs/vild/*ensemble*.py).

@@ -48,13 +48,14 @@ template <typename T>
 void forward_kernel(const T* input, const T* rois, T* output, int32_t* argmax, int64_t boxes,
                     int64_t batch, int64_t channels, int height, int width, int pooled_height,
                     int pooled_width, T spatial_scale, int sampling_ratio, bool max_pool,
-                    bool aligned) {
+                    bool aligned, T min_size) {
   const int64_t bins = static_cast<int64_t>(pooled_height) * pooled_width;
   const int64_t plane = static_cast<int64_t>(height) * width;
   at::parallel_for(0, boxes, 1, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
       const RoiGeometry<T> g = roi_align::roi_geometry(rois + n * 5, spatial_scale, pooled_height,
-                                                       pooled_width, sampling_ratio, aligned);
+                                                       pooled_width, sampling_ratio, aligned,
+                                                       min_size);
       check_batch_index(g.batch_index, batch, n);
       const std::vector<Bilinear<T>> samples =
           box_samples(g, pooled_height, pooled_width, height, width);
@@ -96,7 +97,7 @@ template <typename T>
 void backward_kernel(const T* grad_output, const T* rois, const int32_t* argmax, T* grad_input,
                      int64_t boxes, int64_t batch, int64_t channels, int height, int width, int pooled_height,
                      int pooled_width, T spatial_scale, int sampling_ratio, bool max_pool,
-                     bool aligned) {
+                     bool aligned, T min_size) {
   const int64_t bins = static_cast<int64_t>(pooled_height) * pooled_width;
   const int64_t plane = static_cast<int64_t>(height) * width;
   // Each task takes a range of channels and walks every box; the samples of a box are
@@ -105,7 +106,8 @@ void backward_kernel(const T* grad_output, const T* rois, const int32_t* argmax,
   at::parallel_for(0, channels, grain, [&](int64_t c_begin, int64_t c_end) {
     for (int64_t n = 0; n < boxes; ++n) {
       const RoiGeometry<T> g = roi_align::roi_geometry(rois + n * 5, spatial_scale, pooled_height,
-                                                       pooled_width, sampling_ratio, aligned);
+                                                       pooled_width, sampling_ratio, aligned,
+                                                       min_size);
       check_batch_index(g.batch_index, batch, n);
       const std::vector<Bilinear<T>> samples =
           box_samples(g, pooled_height, pooled_width, height, width);
@@ -143,7 +145,7 @@ void backward_kernel(const T* grad_output, const T* rois, const int32_t* argmax,
 std::tuple<at::Tensor, at::Tensor> roi_align_forward_cpu(
     const at::Tensor& input_, const at::Tensor& rois_, int64_t pooled_height,
     int64_t pooled_width, double spatial_scale, int64_t sampling_ratio, bool max_pool,
-    bool aligned) {
+    bool aligned, double min_size) {
   const at::Tensor input = input_.contiguous();
   const at::Tensor rois = rois_.contiguous();
   const int64_t boxes = rois.size(0);
@@ -159,7 +161,8 @@ std::tuple<at::Tensor, at::Tensor> roi_align_forward_cpu(
                              input.size(0), channels, static_cast<int>(input.size(2)),
                              static_cast<int>(input.size(3)), static_cast<int>(pooled_height),
                              static_cast<int>(pooled_width), static_cast<scalar_t>(spatial_scale),
-                             static_cast<int>(sampling_ratio), max_pool, aligned);
+                             static_cast<int>(sampling_ratio), max_pool, aligned,
+                             static_cast<scalar_t>(min_size));
   });
   return {output, argmax};
 }
@@ -167,7 +170,7 @@ std::tuple<at::Tensor, at::Tensor> roi_align_forward_cpu(
 at::Tensor roi_align_backward_cpu(const at::Tensor& grad_output_, const at::Tensor& rois_,
                                   const at::Tensor& argmax_, at::IntArrayRef input_size,
                                   double spatial_scale, int64_t sampling_ratio, bool max_pool,
-                                  bool aligned) {
+                                  bool aligned, double min_size) {
   const at::Tensor grad_output = grad_output_.contiguous();
   const at::Tensor rois = rois_.contiguous();
   const at::Tensor argmax = argmax_.contiguous();
@@ -180,7 +183,7 @@ at::Tensor roi_align_backward_cpu(const at::Tensor& grad_output_, const at::Tens
         rois.size(0), input_size[0], input_size[1], static_cast<int>(input_size[2]),
         static_cast<int>(input_size[3]), static_cast<int>(grad_output.size(2)),
         static_cast<int>(grad_output.size(3)), static_cast<scalar_t>(spatial_scale),
-        static_cast<int>(sampling_ratio), max_pool, aligned);
+        static_cast<int>(sampling_ratio), max_pool, aligned, static_cast<scalar_t>(min_size));
   });
   return grad_input;
 }

@@ -47,12 +47,14 @@ __global__ void roi_align_forward_kernel(const scalar_t* __restrict__ input,
                                          int32_t* __restrict__ argmax, int64_t total,
                                          int64_t batch, int64_t channels, int height, int width,
                                          int pooled_height, int pooled_width, acc_t spatial_scale,
-                                         int sampling_ratio, bool max_pool, bool aligned) {
+                                         int sampling_ratio, bool max_pool, bool aligned,
+                                         acc_t min_size) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
        index < total; index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const OutputIndex o = unravel(index, channels, pooled_height, pooled_width);
     const RoiGeometry<acc_t> g = roi_align::roi_geometry(
-        rois + o.box * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned);
+        rois + o.box * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned,
+        min_size);
     // A batch index outside the input cannot be reported from here; such boxes pool nothing.
     const bool valid_box = g.batch_index >= 0 && g.batch_index < batch;
     const int grid_h = valid_box && g.grid_h > 0 ? g.grid_h : 0;
@@ -95,12 +97,13 @@ __global__ void roi_align_backward_kernel(const scalar_t* __restrict__ grad_outp
                                           int64_t batch, int64_t channels, int height,
                                           int width, int pooled_height, int pooled_width,
                                           acc_t spatial_scale, int sampling_ratio, bool max_pool,
-                                          bool aligned) {
+                                          bool aligned, acc_t min_size) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
        index < total; index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const OutputIndex o = unravel(index, channels, pooled_height, pooled_width);
     const RoiGeometry<acc_t> g = roi_align::roi_geometry(
-        rois + o.box * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned);
+        rois + o.box * 5, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned,
+        min_size);
     if (g.batch_index < 0 || g.batch_index >= batch) continue;
     acc_t* plane = grad_input + (g.batch_index * channels + o.channel) * height * width;
     const acc_t grad = static_cast<acc_t>(grad_output[index]);
@@ -136,7 +139,7 @@ __global__ void roi_align_backward_kernel(const scalar_t* __restrict__ grad_outp
 std::tuple<at::Tensor, at::Tensor> roi_align_forward_cuda(
     const at::Tensor& input_, const at::Tensor& rois_, int64_t pooled_height,
     int64_t pooled_width, double spatial_scale, int64_t sampling_ratio, bool max_pool,
-    bool aligned) {
+    bool aligned, double min_size) {
   const c10::cuda::CUDAGuard device_guard(input_.device());
   const at::Tensor input = input_.contiguous();
   const at::Tensor rois = rois_.contiguous();
@@ -157,7 +160,7 @@ std::tuple<at::Tensor, at::Tensor> roi_align_forward_cuda(
             static_cast<int>(input.size(2)), static_cast<int>(input.size(3)),
             static_cast<int>(pooled_height), static_cast<int>(pooled_width),
             static_cast<acc_t>(spatial_scale), static_cast<int>(sampling_ratio), max_pool,
-            aligned);
+            aligned, static_cast<acc_t>(min_size));
       });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {output, argmax};
@@ -166,7 +169,7 @@ std::tuple<at::Tensor, at::Tensor> roi_align_forward_cuda(
 at::Tensor roi_align_backward_cuda(const at::Tensor& grad_output_, const at::Tensor& rois_,
                                    const at::Tensor& argmax_, at::IntArrayRef input_size,
                                    double spatial_scale, int64_t sampling_ratio,
-                                   bool max_pool, bool aligned) {
+                                   bool max_pool, bool aligned, double min_size) {
   const c10::cuda::CUDAGuard device_guard(grad_output_.device());
   const at::Tensor grad_output = grad_output_.contiguous();
   const at::Tensor rois = rois_.contiguous();
@@ -187,7 +190,7 @@ at::Tensor roi_align_backward_cuda(const at::Tensor& grad_output_, const at::Ten
               static_cast<int>(input_size[2]), static_cast<int>(input_size[3]),
               static_cast<int>(grad_output.size(2)), static_cast<int>(grad_output.size(3)),
               static_cast<acc_t>(spatial_scale), static_cast<int>(sampling_ratio), max_pool,
-              aligned);
+              aligned, static_cast<acc_t>(min_size));
         });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
