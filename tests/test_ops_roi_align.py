@@ -285,3 +285,20 @@ def test_cuda_matches_cpu(dtype, pool_mode, aligned, min_size):
     for gpu, cpu in zip(on_gpu, expected):
         assert gpu.dtype == dtype
         torch.testing.assert_close(gpu.float().cpu(), cpu, **tolerance)
+
+
+def test_an_extension_built_from_older_sources_is_reported(monkeypatch):
+    """A clipdense._ext built before an op's arguments changed does not load: the error says to rebuild it."""
+    import types
+
+    from clipdense.ops import ext_loader
+    stale = types.SimpleNamespace(__file__='/somewhere/_ext.so')  # no interface_version: the first interface
+    monkeypatch.setattr(ext_loader.importlib, 'import_module', lambda name: stale)
+    ext_loader._import_ext.cache_clear()
+    try:
+        assert ext_loader.load_ext() is None
+        with pytest.raises(RuntimeError, match=r'/somewhere/_ext.so was built from other sources \(interface 1, '
+                                               r'these wrappers need 2\): rebuild it.*build_ext --inplace'):
+            roi_align(*make_inputs(torch.float32), 7)
+    finally:
+        ext_loader._import_ext.cache_clear()

@@ -6,13 +6,21 @@ from typing import Optional, Tuple
 
 import torch
 
+# The interface of the ops the wrappers call; pybind.cpp's interface_version (2: RoIAlign's min_size).
+EXT_INTERFACE = 2
+
 
 @functools.lru_cache(maxsize=None)
 def _import_ext() -> Tuple[Optional[ModuleType], Optional[str]]:
     try:
-        return importlib.import_module('clipdense._ext'), None
+        ext = importlib.import_module('clipdense._ext')
     except ImportError as error:
         return None, str(error)
+    version = getattr(ext, 'interface_version', 1)
+    if version != EXT_INTERFACE:
+        return None, (f'{ext.__file__} was built from other sources (interface {version}, these wrappers '
+                      f'need {EXT_INTERFACE}): rebuild it')
+    return ext, None
 
 
 def load_ext() -> Optional[ModuleType]:

@@ -170,6 +170,9 @@ at::Tensor pamr_propagate(const at::Tensor& scores, const at::Tensor& weights,
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "clipdense's compiled ops (RoIAlign, fused dense attention, PAMR propagation)";
+  // Raised whenever an op's arguments change, so that a build older than the Python wrappers is
+  // reported as such (clipdense/ops/ext_loader.py: EXT_INTERFACE).
+  m.attr("interface_version") = 2;
   m.def("built_with_cuda", [] { return clipdense::kBuiltWithCuda; },
         "Whether the CUDA kernels were compiled in");
   m.def("roi_align_forward", &clipdense::roi_align_forward,
