@@ -1,5 +1,5 @@
 # OV-LVIS at ViLD's input (configs/vild_resnet.yaml): 1024 x 1024 large-scale jitter (scale 0.1-2.0 of 1024,
-# random crop to 1024, horizontal flip), crowd boxes skipped, uniform sampling; test with the longer side at 1024.
+# random crop to 1024, horizontal flip), crowd boxes skipped, uniform sampling; test as the reference (TFResizeAndPad).
 # Models pad batches to 1024 (data_preprocessor batch_augments). ViLD configs that distil add LoadRegionEmbeddings
 # after the annotations and pack the region meta keys (configs/vild/).
 _base_ = ['./ov_lvis_detection.py']
@@ -16,7 +16,9 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='mmdet.Resize', scale=image_size, keep_ratio=True),
+    # The reference's test input: scaled into 1024 x 1024 with TF's bilinear resize, padded to it with the
+    # preprocessor's mean (BGR here), i.e. 0 after normalisation; boxes are clipped to the padded square.
+    dict(type='TFResizeAndPad', size=image_size, pad_val=(103.53, 116.28, 123.675)),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(type='mmdet.PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
