@@ -26,7 +26,7 @@ def official_variables(model='vild'):
     for line in open(os.path.join(DATA, f'{model}_r50_tf_variables.txt')):
         name, shape, _ = line.rstrip('\n').split('\t')
         shape = tuple(int(size) for size in shape.split(',') if size)
-        if 'project-to-clip' in name or 'background-class-predict' in name:
+        if 'project-to-clip' in name or 'class-predict' in name:
             shape = tuple(EMBED_DIM if size == 512 else size for size in shape)
         variables[name] = shape
     return variables
@@ -47,10 +47,11 @@ def converted(tmp_path_factory):
     return tensors, convert(str(folder), str(folder / 'vild.pth'))
 
 
-def build_detector(config):
+def build_detector(config, **overrides):
     from clipdense.registry import MODELS, register_all_modules
     register_all_modules()
     model = Config.fromfile(os.path.join(ROOT, 'configs/vild', config)).model
+    model.update(overrides)
     model.clip = dict(name='test-tiny-vit', pretrained=None)
     model.templates, model.text_cache_dir = ['{}'], None
     model.roi_head.bbox_head.cls_predictor_cfg.embed_dim = EMBED_DIM
@@ -156,3 +157,39 @@ def test_other_checkpoints_are_named_errors(tmp_path):
         convert(str(tmp_path / 'partial'), str(tmp_path / 'out.pth'))
     with pytest.raises(ConversionError, match='no TensorFlow checkpoint at'):
         convert(str(tmp_path / 'nothing'), str(tmp_path / 'out.pth'))
+
+
+def test_released_class_embeddings_classify_the_vocabulary(converted, tmp_path):
+    """The checkpoint's class-predict kernel (LVIS's 1203 text embeddings) is written beside it; with
+    model.class_embeddings the OV-LVIS detector classifies the vocabulary and its base subset with those rows (the
+    released model's classifier), and a vocabulary outside it is encoded by CLIP."""
+    from clipdense.models.clip import ClassEmbeddingsFileError
+    tensors, _ = converted
+    path = str(tmp_path / 'released.pth')
+    kernel = torch.from_numpy(tensors['frcnn_layer_0/fast_rcnn_head/class-predict/kernel'])
+    torch.save(dict(embeddings=kernel.t()), path)
+    detector = build_detector('vild-text_r50_fpn_lsj-180k_ov-lvis.py', class_embeddings=path)
+    rows = F.normalize(kernel.t(), dim=-1)
+    classifier = detector.roi_head.bbox_head.fc_cls
+    torch.testing.assert_close(classifier.text_embeddings, rows)
+    seen = detector.seen_classes
+    assert 0 < seen.sum() < len(seen) == 1203
+    torch.testing.assert_close(classifier.train_text_embeddings, rows[seen])
+    detector.set_vocabulary(['a red cube', 'a blue ball'])  # not LVIS classes: CLIP encodes them
+    assert classifier.text_embeddings.shape == (2, EMBED_DIM)
+    assert not any(torch.allclose(row, released, atol=1e-3) for row in classifier.text_embeddings for released in rows)
+    with pytest.raises(ClassEmbeddingsFileError, match='holds 1203 class embeddings but the vocabulary has 65'):
+        build_detector('vild-text_r50_fpn_lsj-180k_ov-coco.py', class_embeddings=path)
+    with pytest.raises(ClassEmbeddingsFileError, match='does not exist'):
+        build_detector('vild-text_r50_fpn_lsj-180k_ov-coco.py', class_embeddings=str(tmp_path / 'missing.pth'))
+
+
+def test_converter_writes_the_class_embeddings_beside_the_checkpoint(tmp_path):
+    convert = load_converter().convert
+    rng = np.random.default_rng(1)
+    tensors = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in official_variables().items()}
+    write_tf_checkpoint(str(tmp_path / 'model.ckpt-180000'), tensors)
+    convert(str(tmp_path), str(tmp_path / 'vild_r50.pth'))
+    written = torch.load(tmp_path / 'vild_r50_class_embeddings.pth', weights_only=True)
+    kernel = tensors['frcnn_layer_0/fast_rcnn_head/class-predict/kernel']
+    assert torch.equal(written['embeddings'], torch.from_numpy(kernel).t())

@@ -22,11 +22,15 @@ Layouts: convolution kernels HWIO → OIHW; dense kernels [in, out] → [out, in
 flattened channels-last, so its rows are reordered for torch's channels-first flatten; the transposed convolution's
 [kh, kw, out, in] → [in, out, kh, kw]; box deltas (dy, dx, dh, dw) → mmdet's (dx, dy, dw, dh), per anchor in the
 RPN. The box and mask heads' convolutions have a bias before their batch norm where mmdet's ConvModule has none: the
-bias is folded into the running mean (exact in inference). Dropped: ``class-predict/kernel`` (the reference's
-frozen LVIS text embeddings; clipdense encodes the config's vocabulary with CLIP), ``*/Momentum`` optimizer slots
-and ``global_step``.
+bias is folded into the running mean (exact in inference). Dropped: ``*/Momentum`` optimizer slots and
+``global_step``.
+
+The reference's frozen text embeddings (``class-predict/kernel``: [512, classes], LVIS's 1203 for the released
+models) are written beside DST as ``DST_class_embeddings.pth``; set ``model.class_embeddings`` to it to classify the
+config's vocabulary with them, as the released model does, instead of encoding it with CLIP.
 """
 import argparse
+import os
 import re
 from typing import Callable, Dict, List, Tuple
 
@@ -39,7 +43,8 @@ from clipdense.utils import run_cli
 RESNET50_BLOCKS = (3, 4, 6, 3)
 BATCH_NORM = {'gamma': 'weight', 'beta': 'bias', 'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
 FAST_RCNN = 'frcnn_layer_0/fast_rcnn_head/'
-DROPPED = (r'.*/Momentum', r'global_step', FAST_RCNN + r'class-predict/kernel')
+CLASS_KERNEL = FAST_RCNN + 'class-predict/kernel'
+DROPPED = (r'.*/Momentum', r'global_step', CLASS_KERNEL)  # the class kernel is written to its own file
 DELTA_ORDER = [1, 0, 3, 2]  # (dy, dx, dh, dw) → (dx, dy, dw, dh)
 
 
@@ -177,7 +182,15 @@ def convert(source: str, destination: str) -> Dict[str, torch.Tensor]:
     save_converted(converted, destination, reader.prefix,
                    extra_meta=dict(model='ViLD-ensemble' if ensemble else 'ViLD',
                                    dropped_from_source=len(reader.entries) - len(names)))
+    if CLASS_KERNEL in reader.entries:
+        torch.save(dict(embeddings=reader.read(CLASS_KERNEL).float().t().contiguous()),
+                   class_embeddings_path(destination))
     return converted
+
+
+def class_embeddings_path(destination: str) -> str:
+    """Where the reference's class embeddings go: beside the checkpoint, ``<name>_class_embeddings.pth``."""
+    return f'{os.path.splitext(destination)[0]}_class_embeddings.pth'
 
 
 def main(argv=None) -> None:
@@ -190,6 +203,10 @@ def main(argv=None) -> None:
     model = 'ViLD-ensemble' if any(key.startswith('roi_head.image_bbox_head.') for key in converted) else 'ViLD'
     print(f'wrote {args.destination}: {len(converted)} tensors of a {model} R50 (for configs/vild/'
           f'{"vild-ensemble" if model == "ViLD-ensemble" else "vild"}_r50_fpn_lsj-180k_ov-*.py)')
+    embeddings = class_embeddings_path(args.destination)
+    if os.path.isfile(embeddings):
+        print(f'wrote {embeddings}: the released class embeddings; classify with them through '
+              f'--cfg-options model.class_embeddings={embeddings}')
 
 
 if __name__ == '__main__':

@@ -11,8 +11,8 @@ from .staged_convnext import StagedConvNeXt
 from .staged_resnet import StagedModifiedResNet
 from .staged_vit import ImageTooSmallError, StagedViT, insert_tokens
 from .templates import IMAGENET_80, MASKCLIP_85, TEMPLATE_SETS, resolve_templates
-from .text import (ClassEmbeddings, TextClassifier, max_over_synonyms, text_state_fingerprint,
-                   text_tower_fingerprint)
+from .text import (ClassEmbeddings, ClassEmbeddingsFileError, ReleasedClassEmbeddings, TextClassifier,
+                   max_over_synonyms, text_state_fingerprint, text_tower_fingerprint)
 from .vision import DenseCLIPVision, DenseFeatures, staged_vision, tower_kind
 from .vocabulary import Vocabulary
 
@@ -21,7 +21,8 @@ __all__ = [
     'StagedModifiedResNet', 'StagedConvNeXt', 'staged_vision', 'tower_kind', 'insert_tokens', 'ImageTooSmallError',
     'POS_INTERPOLATIONS', 'interpolate_pos_embed', 'DenseCLIPVision', 'DenseFeatures', 'LAST_BLOCKS', 'LastBlock',
     'VanillaLastBlock', 'MaskCLIPLastBlock', 'SCLIPLastBlock', 'ClearCLIPLastBlock', 'NACLIPLastBlock',
-    'gaussian_neighbourhood_bias', 'TextClassifier', 'ClassEmbeddings', 'max_over_synonyms', 'text_tower_fingerprint',
+    'gaussian_neighbourhood_bias', 'TextClassifier', 'ClassEmbeddings', 'ReleasedClassEmbeddings',
+    'ClassEmbeddingsFileError', 'max_over_synonyms', 'text_tower_fingerprint',
     'text_state_fingerprint',
     'Vocabulary', 'IMAGENET_80', 'MASKCLIP_85', 'TEMPLATE_SETS', 'resolve_templates'
 ]

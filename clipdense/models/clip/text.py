@@ -24,6 +24,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import nn
 
+from clipdense.utils import UserError
 from clipdense.utils.precision import autocast, check_precision
 from .templates import NAME_STYLES, format_prompt, resolve_templates
 from .vocabulary import Vocabulary, VocabularySpec
@@ -267,3 +268,47 @@ class TextClassifier:
                 os.replace(tmp, path)
         self._memory[key] = embeddings
         return ClassEmbeddings(embeddings, torch.tensor(vocabulary.name_to_class), vocabulary)
+
+
+class ClassEmbeddingsFileError(UserError, ValueError):
+    """A released class-embeddings file that cannot serve the vocabulary it is given for."""
+
+
+class ReleasedClassEmbeddings:
+    """A text classifier that uses class embeddings a reference released for ``vocabulary`` (e.g. ViLD's LVIS
+    classifier kernel, which ``tools/model_converters/vild2clipdense.py`` writes beside the checkpoint) in place of
+    encoding them, so the converted model scores classes as the released one does.
+
+    ``file`` holds ``dict(embeddings=(C, D))``, row ``i`` for class ``i`` of ``vocabulary`` (normalised here). A
+    vocabulary whose every class is a class of ``vocabulary`` (its training subset, a reordering) takes those rows;
+    another is encoded by ``text_classifier``, and the log says so. Everything else is ``text_classifier``'s."""
+
+    def __init__(self, text_classifier: TextClassifier, vocabulary: VocabularySpec, file: str):
+        if not os.path.isfile(file):
+            raise ClassEmbeddingsFileError(f'class embeddings file {file!r} does not exist (model.class_embeddings; '
+                                           'the converter writes it beside the checkpoint)')
+        embeddings = torch.load(file, map_location='cpu', weights_only=True)
+        embeddings = embeddings.get('embeddings') if isinstance(embeddings, dict) else None
+        vocabulary = Vocabulary.parse(vocabulary)
+        if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
+            raise ClassEmbeddingsFileError(f'{file} holds no (classes, dim) tensor under "embeddings"')
+        if len(embeddings) != len(vocabulary):
+            raise ClassEmbeddingsFileError(
+                f'{file} holds {len(embeddings)} class embeddings but the vocabulary has {len(vocabulary)} classes: '
+                'use the vocabulary the embeddings were released for (model.vocabulary)')
+        self.text_classifier = text_classifier
+        self.file = file
+        self.rows = dict(zip(vocabulary.class_names, F.normalize(embeddings.float(), dim=-1)))
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__['text_classifier'], name)
+
+    def __call__(self, vocabulary: VocabularySpec) -> ClassEmbeddings:
+        vocabulary = Vocabulary.parse(vocabulary)
+        names = vocabulary.class_names
+        unknown = [name for name in names if name not in self.rows]
+        if unknown:
+            print_log(f'{len(unknown)} classes (e.g. {unknown[0]!r}) have no released embedding in {self.file}: '
+                      'the vocabulary is encoded by CLIP', logger='current')
+            return self.text_classifier(vocabulary)
+        return ClassEmbeddings(torch.stack([self.rows[name] for name in names]), torch.arange(len(names)), vocabulary)

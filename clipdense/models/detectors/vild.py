@@ -2,7 +2,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from clipdense.models.clip import ClassEmbeddings, Vocabulary
+from clipdense.models.clip import ClassEmbeddings, ReleasedClassEmbeddings, Vocabulary
 from clipdense.models.utils import build_clip_and_text
 from clipdense.registry import MODELS
 
@@ -24,6 +24,9 @@ class ViLD(OpenVocabularyDetector):
             from the training targets. Default: ``vocabulary``.
         templates, name_style: how class names become prompts (ViLD: the 63 templates with "This is", its name
             rewriting: ``'vild63'``, ``'vild'``).
+        class_embeddings: a file of the embeddings a released checkpoint classifies ``vocabulary`` with (the
+            reference's ``class-predict`` kernel, written by ``tools/model_converters/vild2clipdense.py``), used in
+            place of encoding that vocabulary or its subsets (``ReleasedClassEmbeddings``).
         backbone, neck, rpn_head, roi_head, train_cfg, test_cfg, data_preprocessor: mmdet's.
     """
 
@@ -31,10 +34,13 @@ class ViLD(OpenVocabularyDetector):
                  train_cfg: dict, test_cfg: dict, neck: Optional[dict] = None,
                  train_vocabulary: Optional[Union[str, Sequence]] = None,
                  templates: Union[str, Sequence[str]] = 'vild63', name_style: str = 'vild',
-                 text_cache_dir: Optional[str] = 'default', data_preprocessor: Optional[dict] = None,
+                 text_cache_dir: Optional[str] = 'default', class_embeddings: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
                  precision: str = 'fp32', init_cfg: Optional[dict] = None):
         _, text_classifier = build_clip_and_text(clip, templates, text_cache_dir, name_style,
                                                  precision=precision)
+        if class_embeddings is not None:
+            text_classifier = ReleasedClassEmbeddings(text_classifier, vocabulary, class_embeddings)
         num_classes = len(Vocabulary.parse(vocabulary))
         roi_head = dict(roi_head, bbox_head=dict(roi_head['bbox_head'], num_classes=num_classes))
         super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head, train_cfg=train_cfg,
