@@ -286,6 +286,8 @@ REFERENCE_CONFIGS = {  # config: (vocabulary size, training vocabulary size, dis
     'vild-text_r50_fpn_lsj-180k_ov-coco': (65, 48, 0.0, False),
     'vild_r50_fpn_lsj-180k_ov-coco': (65, 48, 0.5, False),
     'vild-ensemble_r50_fpn_lsj-180k_ov-coco': (65, 48, 0.5, True),
+    'vild_r152_fpn_lsj-180k_ov-lvis': (1203, 866, 1.0, False),  # the README's R152 distillation weights
+    'vild-ensemble_r152_fpn_lsj-180k_ov-lvis': (1203, 866, 2.0, True),
 }
 
 
@@ -309,6 +311,7 @@ def test_reference_configs(name, registries):
                                           background='learned')
     assert head.reg_class_agnostic and model.roi_head.mask_head.class_agnostic
     assert model.rpn_head.anchor_generator.scales == [8]
+    assert model.backbone.depth == (152 if '_r152_' in name else 50)
     assert model.test_cfg.rcnn.max_per_img == 300 and model.test_cfg.rcnn.nms.iou_threshold == 0.5
     # The reference schedule: SGD 0.32 at batch 256, 1k warm-up, x0.1 at 162k and 171k of 180k, weight decay 4e-5.
     assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=0.32, momentum=0.9, weight_decay=4e-5)

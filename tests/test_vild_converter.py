@@ -1,5 +1,5 @@
 """tools/model_converters/vild2clipdense.py on TF checkpoints with the reference's variable names and shapes
-(tests/data/vild_r50_tf_variables.txt: the variables of the ViLD R50 graph that tensorflow/tpu's own code built,
+(tests/data/vild*_r{50,152}_tf_variables.txt: the variables of the ViLD graphs that tensorflow/tpu's own code built,
 vild_resnet.yaml), written by tests/tf_bundle.py with random values."""
 import os
 
@@ -21,9 +21,9 @@ def load_converter():
     return load_tool('tools/model_converters/vild2clipdense.py')
 
 
-def official_variables(model='vild'):
+def official_variables(model='vild', depth=50):
     variables = {}
-    for line in open(os.path.join(DATA, f'{model}_r50_tf_variables.txt')):
+    for line in open(os.path.join(DATA, f'{model}_r{depth}_tf_variables.txt')):
         name, shape, _ = line.rstrip('\n').split('\t')
         shape = tuple(int(size) for size in shape.split(',') if size)
         if 'project-to-clip' in name or 'class-predict' in name:
@@ -145,7 +145,7 @@ def test_other_checkpoints_are_named_errors(tmp_path):
     tensors = {name: np.zeros(shape, np.float32) for name, shape in variables.items()}
     write_tf_checkpoint(str(tmp_path / 'extra'), dict(tensors, **{'resnet50/conv2d_53/kernel': np.zeros((1, 1, 2, 2),
                                                                                                        np.float32)}))
-    with pytest.raises(ConversionError, match="unexpected variable 'resnet50/conv2d_53/kernel'.*R152"):
+    with pytest.raises(ConversionError, match="unexpected variable 'resnet50/conv2d_53/kernel'.*ViLD-ensemble R50"):
         convert(str(tmp_path / 'extra'), str(tmp_path / 'out.pth'))
     write_tf_checkpoint(str(tmp_path / 'half_ensemble'), dict(tensors, **{
         'frcnn_layer_0/fast_rcnn_head/distill_fc6/kernel': np.zeros((2, 2), np.float32)}))
@@ -193,3 +193,23 @@ def test_converter_writes_the_class_embeddings_beside_the_checkpoint(tmp_path):
     written = torch.load(tmp_path / 'vild_r50_class_embeddings.pth', weights_only=True)
     kernel = tensors['frcnn_layer_0/fast_rcnn_head/class-predict/kernel']
     assert torch.equal(written['embeddings'], torch.from_numpy(kernel).t())
+
+
+def test_r152_checkpoint_maps_onto_the_r152_config():
+    """Every variable of the reference's R152 ViLD graph (resnet_depth 152, as its README runs the R152 models) maps
+    to a parameter of configs/vild/vild_r152_fpn_lsj-180k_ov-lvis.py with the parameter's shape, and every
+    parameter is filled."""
+    import re
+    converter = load_converter()
+    variables = official_variables(depth=152)
+    assert converter.resnet_depth(variables, 'ckpt') == 152
+    with pytest.raises(ConversionError, match=r'ckpt: no single ResNet-50/152 backbone .* \(found \[101\]\)'):
+        converter.resnet_depth(['resnet101/conv2d/kernel'], 'ckpt')
+    table = converter.variable_map(ensemble=False, depth=152)
+    names = {name for name in variables if not any(re.fullmatch(pattern, name) for pattern in converter.DROPPED)}
+    assert set(table) == names
+    state = build_detector('vild_r152_fpn_lsj-180k_ov-lvis.py').state_dict()
+    converted = {key: transform(torch.zeros(variables[name])) for name, (key, transform) in table.items()}
+    converter.fold_conv_biases(converted)
+    assert {key: value.shape for key, value in converted.items()} == {
+        key: value.shape for key, value in state.items() if not key.endswith('num_batches_tracked')}

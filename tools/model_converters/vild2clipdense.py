@@ -1,5 +1,6 @@
-"""Convert a released ViLD or ViLD-ensemble R50 TensorFlow checkpoint (tensorflow/tpu projects/vild, e.g.
-``resnet50_vild/model.ckpt-180000``) into a clipdense checkpoint for configs/vild/ (``_base_/models/vild_r50_fpn.py``).
+"""Convert a released ViLD or ViLD-ensemble TensorFlow checkpoint, R50 or R152 (tensorflow/tpu projects/vild, e.g.
+``resnet50_vild/model.ckpt-180000``), into a clipdense checkpoint for configs/vild/ (``_base_/models/vild_r50_fpn.py``,
+``vild*_r152_fpn_*.py``).
 
     python tools/model_converters/vild2clipdense.py SRC DST
 
@@ -7,7 +8,7 @@ SRC is the checkpoint prefix, its ``.index`` file or their folder; it is read wi
 (``clipdense/engine/tf_checkpoint.py``). The variable names and layouts are the reference's (read from its code and
 from a graph it built, tensorflow/tpu 7dc921f):
 
-- ``resnet50/conv2d[_N]`` + ``batch_normalization[_N]``: numbered in creation order (0 the stem, then per block
+- ``resnet{50,152}/conv2d[_N]`` + ``batch_normalization[_N]``: numbered in creation order (0 the stem, then per block
   the projection shortcut first, conv1, conv2, conv3) → mmdet's ResNet names;
 - ``fpn/l{2..5}``, ``post_hoc_d{2..5}``, ``p6``, ``p{2..6}-bn`` → ``ViLDFPN``; ``rpn_head/rpn``, ``rpn-1`` (shared),
   ``rpn-l{L}-bn[-1]`` (per level), ``rpn-class``, ``rpn-box`` → ``ViLDRPNHead``;
@@ -40,7 +41,7 @@ from clipdense.engine.convert import ConversionError, add_batch_norm_counters, s
 from clipdense.engine.tf_checkpoint import TFCheckpointError, TFCheckpointReader
 from clipdense.utils import run_cli
 
-RESNET50_BLOCKS = (3, 4, 6, 3)
+RESNET_BLOCKS = {50: (3, 4, 6, 3), 152: (3, 8, 36, 3)}  # bottleneck blocks per stage of the released models
 BATCH_NORM = {'gamma': 'weight', 'beta': 'bias', 'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
 FAST_RCNN = 'frcnn_layer_0/fast_rcnn_head/'
 CLASS_KERNEL = FAST_RCNN + 'class-predict/kernel'
@@ -68,10 +69,10 @@ def deltas(anchors: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda tensor: tensor[..., order].contiguous()
 
 
-def resnet_names() -> List[Tuple[str, str, str]]:
-    """(TF suffix, mmdet conv, mmdet norm) of every conv/batch-norm pair of ResNet-50, in creation order."""
+def resnet_names(depth: int) -> List[Tuple[str, str, str]]:
+    """(TF suffix, mmdet conv, mmdet norm) of every conv/batch-norm pair of the ResNet, in creation order."""
     modules = [('conv1', 'bn1')]
-    for stage, blocks in enumerate(RESNET50_BLOCKS, start=1):
+    for stage, blocks in enumerate(RESNET_BLOCKS[depth], start=1):
         for block in range(blocks):
             prefix = f'layer{stage}.{block}.'
             if block == 0:
@@ -80,9 +81,9 @@ def resnet_names() -> List[Tuple[str, str, str]]:
     return [(f'_{index}' if index else '', *module) for index, module in enumerate(modules)]
 
 
-def variable_map(ensemble: bool = False) -> Dict[str, Tuple[str, Callable]]:
+def variable_map(ensemble: bool = False, depth: int = 50) -> Dict[str, Tuple[str, Callable]]:
     """TF variable → (clipdense key, transform) of ViLD, or of ViLD-ensemble (``visual_feature_distill:
-    double_branch``)."""
+    double_branch``), on a ResNet of ``depth``."""
     keep = lambda tensor: tensor  # noqa: E731
     table: Dict[str, Tuple[str, Callable]] = {}
 
@@ -95,9 +96,9 @@ def variable_map(ensemble: bool = False) -> Dict[str, Tuple[str, Callable]]:
         if bias:
             table[f'{tf_scope}/bias'] = (f'{module}.bias', keep)
 
-    for suffix, conv_module, norm_module in resnet_names():
-        layer(f'resnet50/conv2d{suffix}', f'backbone.{conv_module}', conv, bias=False)
-        norm(f'resnet50/batch_normalization{suffix}', f'backbone.{norm_module}')
+    for suffix, conv_module, norm_module in resnet_names(depth):
+        layer(f'resnet{depth}/conv2d{suffix}', f'backbone.{conv_module}', conv, bias=False)
+        norm(f'resnet{depth}/batch_normalization{suffix}', f'backbone.{norm_module}')
     for level in range(2, 6):
         layer(f'fpn/l{level}', f'neck.lateral_convs.{level - 2}', conv)
         layer(f'fpn/post_hoc_d{level}', f'neck.output_convs.{level - 2}', conv)
@@ -163,16 +164,17 @@ def convert(source: str, destination: str) -> Dict[str, torch.Tensor]:
     except TFCheckpointError as error:
         raise ConversionError(str(error)) from error
     ensemble = f'{FAST_RCNN}distill_fc6/kernel' in reader.entries
-    table = variable_map(ensemble)
+    depth = resnet_depth(reader.entries, source)
+    table = variable_map(ensemble, depth)
     names = [name for name in reader.entries if not any(re.fullmatch(pattern, name) for pattern in DROPPED)]
     unknown = sorted(set(names) - set(table))
     if unknown:
         raise ConversionError(f'{source}: unexpected variable {unknown[0]!r} ({len(unknown)} in all); is it a ViLD '
-                              'or ViLD-ensemble R50 checkpoint? (R152 models are not converted yet.)')
+                              f'or ViLD-ensemble R{depth} checkpoint?')
     missing = sorted(set(table) - set(names))
     if missing:
         raise ConversionError(f'{source} has no {missing[0]!r} ({len(missing)} missing); is it a ViLD or '
-                              'ViLD-ensemble R50 checkpoint?')
+                              f'ViLD-ensemble R{depth} checkpoint?')
     converted = {}
     for name in names:
         key, transform = table[name]
@@ -180,12 +182,21 @@ def convert(source: str, destination: str) -> Dict[str, torch.Tensor]:
     fold_conv_biases(converted)
     add_batch_norm_counters(converted)  # mmdet's batch norms count their batches; TF's do not
     save_converted(converted, destination, reader.prefix,
-                   extra_meta=dict(model='ViLD-ensemble' if ensemble else 'ViLD',
+                   extra_meta=dict(model='ViLD-ensemble' if ensemble else 'ViLD', depth=depth,
                                    dropped_from_source=len(reader.entries) - len(names)))
     if CLASS_KERNEL in reader.entries:
         torch.save(dict(embeddings=reader.read(CLASS_KERNEL).float().t().contiguous()),
                    class_embeddings_path(destination))
     return converted
+
+
+def resnet_depth(names, source: str) -> int:
+    """The depth of the checkpoint's ResNet, from its variable scope (``resnet50/...``)."""
+    depths = {int(match.group(1)) for match in (re.match(r'resnet(\d+)/', name) for name in names) if match}
+    if len(depths) != 1 or not depths <= set(RESNET_BLOCKS):
+        raise ConversionError(f'{source}: no single ResNet-{"/".join(map(str, RESNET_BLOCKS))} backbone among its '
+                              f'variables (found {sorted(depths) or "none"}); is it a ViLD checkpoint?')
+    return depths.pop()
 
 
 def class_embeddings_path(destination: str) -> str:
@@ -200,9 +211,11 @@ def main(argv=None) -> None:
     parser.add_argument('destination', help='clipdense checkpoint to write (.pth)')
     args = parser.parse_args(argv)
     converted = convert(args.source, args.destination)
-    model = 'ViLD-ensemble' if any(key.startswith('roi_head.image_bbox_head.') for key in converted) else 'ViLD'
-    print(f'wrote {args.destination}: {len(converted)} tensors of a {model} R50 (for configs/vild/'
-          f'{"vild-ensemble" if model == "ViLD-ensemble" else "vild"}_r50_fpn_lsj-180k_ov-*.py)')
+    model = 'vild-ensemble' if any(key.startswith('roi_head.image_bbox_head.') for key in converted) else 'vild'
+    layer3 = len({key.split('.')[2] for key in converted if key.startswith('backbone.layer3.')})
+    depth = next(depth for depth, blocks in RESNET_BLOCKS.items() if blocks[2] == layer3)
+    print(f'wrote {args.destination}: {len(converted)} tensors of a {model} R{depth} (for configs/vild/{model}_r{depth}'
+          '_fpn_lsj-180k_ov-*.py)')
     embeddings = class_embeddings_path(args.destination)
     if os.path.isfile(embeddings):
         print(f'wrote {embeddings}: the released class embeddings; classify with them through '
