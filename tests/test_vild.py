@@ -422,8 +422,9 @@ def test_missing_region_embeddings_name_the_tool(tmp_path):
 # ResNet stem, anchors, FPN, RPN head, RoI crops (one sample per bin, thin boxes as they lie), empty proposals kept,
 # box losses and coder. With torch on 2 threads (plain `pytest -m slow`): base 54.6, novel 49.1; novel text rows
 # random: novel 0.0, base 56.7 (random rows also win some base boxes). With 1 thread (each `make test` worker): base
-# 50.9, novel 47.1; random rows: novel 0.2, base 52.2. AP50 over 40 scenes moves with the rounding of the matrix products (up to 17 points between thread counts in
-# an earlier layout), hence margins of 12; the assertions on the text (novel far above random rows) hold in both.
+# 50.9, novel 47.1; random rows: novel 0.2, base 52.2. AP50 over 40 scenes moves with the rounding of the matrix
+# products (up to 17 points between thread counts in an earlier layout), hence margins of 12; the assertions on the
+# text (novel far above random rows) hold in both.
 # See configs/vild/README.md.
 MEASURED = dict(base=(50.9, 54.6), novel=(47.1, 49.1))
 
