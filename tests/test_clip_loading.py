@@ -86,6 +86,24 @@ def test_tags_get_the_activation_their_weights_were_trained_with(tmp_path, monke
     assert torch.equal(model.visual.conv1.weight, source.visual.conv1.weight)
 
 
+@pytest.mark.parametrize('config,hint', [('test-tiny-vit-gelu', True), ('test-tiny-vit', False)])
+def test_state_dict_with_a_gelu_name_says_how_to_get_openais_activation(tmp_path, monkeypatch, config, hint):
+    """OpenAI's layout is open_clip's too, so a state dict loaded under a GELU name (ViT-B-16) may be OpenAI's
+    weights on the wrong activation: the log line says which activation was built and how to get QuickGELU."""
+    from open_clip import factory
+
+    from clipdense.models.clip import loading
+    gelu_config = {key: value for key, value in TINY_VIT.items() if key != 'quick_gelu'}
+    monkeypatch.setitem(factory._MODEL_CONFIGS, 'test-tiny-vit-gelu', gelu_config)
+    path = tmp_path / 'weights.pt'
+    torch.save(build_clip(config, None).state_dict(), path)
+    messages = []
+    monkeypatch.setattr(loading, 'print_log', lambda message, **kwargs: messages.append(message))
+    build_clip(config, str(path))
+    assert len(messages) == 1 and f"CLIP: {config} with weights from {path}" in messages[0]
+    assert ('GELU' in messages[0] and 'model.clip.name=None' in messages[0]) == hint
+
+
 def test_missing_file():
     with pytest.raises(CLIPLoadError, match='not found.*/nowhere/ViT-B-16.pt'):
         build_clip('ViT-B-16', '/nowhere/ViT-B-16.pt')

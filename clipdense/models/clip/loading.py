@@ -15,7 +15,10 @@ Every clipdense config names its CLIP at ``model.clip.name`` / ``model.clip.pret
 
 OpenAI releases are always built with QuickGELU, as OpenAI trained them and as the reference repositories load
 them: files from their own tensors, open_clip tags (``openai`` and every other tag trained with QuickGELU) with
-open_clip's ``force_quick_gelu``. Models are returned in fp32 and eval mode.
+open_clip's ``force_quick_gelu``. A state dict given with an architecture name is built as open_clip builds that
+name (``ViT-B-16``: GELU); its log line says so when the file has OpenAI's layout, which open_clip's own ViT and
+ResNet checkpoints share: name ``None`` (or ``ViT-B-16-quickgelu``) for OpenAI weights saved as a state dict.
+Models are returned in fp32 and eval mode.
 """
 import contextlib
 import difflib
@@ -31,6 +34,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from clipdense.utils import UserError, describe_read_error
+from .text import uses_quick_gelu
 
 ASSETS = Path(__file__).resolve().parents[2] / 'assets'
 EMBEDDED_CONFIGS = ASSETS / 'clip_configs'
@@ -193,7 +197,12 @@ def _load_file(name: Optional[str], path: str) -> nn.Module:
             f'weights file {path} does not fit open_clip architecture {name!r}:\n{first_lines}\n'
             'Set model.clip.name to the architecture the file was trained with, or model.clip.name=None '
             'if it is an OpenAI-format state dict (the architecture is then read from the tensors).') from error
-    print_log(f'CLIP: {name} with weights from {path}', logger='current')
+    message = f'CLIP: {name} with weights from {path}'
+    if is_openai_state_dict(state_dict) and not uses_quick_gelu(model):
+        # open_clip's own checkpoints share OpenAI's key layout, so the tensors cannot tell whose they are.
+        message += (f' (GELU, as open_clip builds {name!r}; OpenAI\'s weights need QuickGELU: for them set '
+                    'model.clip.name=None, or the -quickgelu variant of the name)')
+    print_log(message, logger='current')
     return model
 
 

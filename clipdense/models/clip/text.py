@@ -108,7 +108,7 @@ def text_tower_fingerprint(model: nn.Module) -> str:
                                    if not key.startswith('visual.') and key not in _NOT_TEXT_TOWER})
 
 
-def _uses_quick_gelu(model: nn.Module) -> bool:
+def uses_quick_gelu(model: nn.Module) -> bool:
     """Whether the text tower runs QuickGELU (OpenAI's activation; open_clip builds GELU unless told)."""
     return any(isinstance(module, QuickGELU) for name, module in model.named_modules()
                if not name.startswith('visual'))
@@ -188,7 +188,7 @@ class TextClassifier:
             digest.update(('\x02' + self.name_style + '\x00'.join(rewrite(name) for name in names)).encode())
         if not self.normalize_prompts:
             digest.update(b'\x03unnormalised-mean')
-        if _uses_quick_gelu(self.clip_model):  # the activation has no tensor the fingerprint could see
+        if uses_quick_gelu(self.clip_model):  # the activation has no tensor the fingerprint could see
             digest.update(b'\x05quick-gelu')
         if self.precision != 'fp32':
             digest.update(f'\x04{self.precision}'.encode())
