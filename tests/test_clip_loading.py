@@ -67,34 +67,39 @@ def test_download_failure_says_how_to_use_a_local_file(monkeypatch):
         build_clip('RN50', 'openai')
 
 
+@pytest.fixture
+def gelu_tiny_vit(monkeypatch):
+    """'test-tiny-vit-gelu': the tiny ViT config with open_clip's default GELU, as ViT-B-16's."""
+    from open_clip import factory
+    gelu_config = {key: value for key, value in TINY_VIT.items() if key != 'quick_gelu'}
+    monkeypatch.setitem(factory._MODEL_CONFIGS, 'test-tiny-vit-gelu', gelu_config)
+    return 'test-tiny-vit-gelu'
+
+
 @pytest.mark.parametrize('tag_quick_gelu', [True, False], ids=['openai-like', 'laion-like'])
-def test_tags_get_the_activation_their_weights_were_trained_with(tmp_path, monkeypatch, tag_quick_gelu):
+def test_tags_get_the_activation_their_weights_were_trained_with(tmp_path, monkeypatch, gelu_tiny_vit,
+                                                                 tag_quick_gelu):
     """open_clip builds ViT-B-16 + 'openai' with GELU and only warns; the tag's weights were trained with QuickGELU,
     which the model must use. A tag registered for the tiny config, its 'download' a local file, runs the real path."""
     from open_clip import factory, pretrained
     from open_clip.transformer import QuickGELU
-    gelu_config = {key: value for key, value in TINY_VIT.items() if key != 'quick_gelu'}  # as ViT-B-16's
-    monkeypatch.setitem(factory._MODEL_CONFIGS, 'test-tiny-vit-gelu', gelu_config)
     path = tmp_path / 'weights.pt'
-    source = build_clip('test-tiny-vit-gelu', None)
+    source = build_clip(gelu_tiny_vit, None)
     torch.save(source.state_dict(), path)
-    monkeypatch.setitem(pretrained._PRETRAINED, 'test-tiny-vit-gelu', {'fake': dict(url='', quick_gelu=tag_quick_gelu)})
+    monkeypatch.setitem(pretrained._PRETRAINED, gelu_tiny_vit, {'fake': dict(url='', quick_gelu=tag_quick_gelu)})
     monkeypatch.setattr(factory, 'download_pretrained', lambda cfg, **kwargs: str(path))
-    model = build_clip('test-tiny-vit-gelu', 'fake')
+    model = build_clip(gelu_tiny_vit, 'fake')
     activations = {type(module) for module in model.visual.modules()} & {QuickGELU, torch.nn.GELU}
     assert activations == ({QuickGELU} if tag_quick_gelu else {torch.nn.GELU})
     assert torch.equal(model.visual.conv1.weight, source.visual.conv1.weight)
 
 
 @pytest.mark.parametrize('config,hint', [('test-tiny-vit-gelu', True), ('test-tiny-vit', False)])
-def test_state_dict_with_a_gelu_name_says_how_to_get_openais_activation(tmp_path, monkeypatch, config, hint):
+def test_state_dict_with_a_gelu_name_says_how_to_get_openais_activation(tmp_path, monkeypatch, gelu_tiny_vit,
+                                                                         config, hint):
     """OpenAI's layout is open_clip's too, so a state dict loaded under a GELU name (ViT-B-16) may be OpenAI's
     weights on the wrong activation: the log line says which activation was built and how to get QuickGELU."""
-    from open_clip import factory
-
     from clipdense.models.clip import loading
-    gelu_config = {key: value for key, value in TINY_VIT.items() if key != 'quick_gelu'}
-    monkeypatch.setitem(factory._MODEL_CONFIGS, 'test-tiny-vit-gelu', gelu_config)
     path = tmp_path / 'weights.pt'
     torch.save(build_clip(config, None).state_dict(), path)
     messages = []

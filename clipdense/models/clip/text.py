@@ -109,7 +109,8 @@ def text_tower_fingerprint(model: nn.Module) -> str:
 
 
 def uses_quick_gelu(model: nn.Module) -> bool:
-    """Whether the text tower runs QuickGELU (OpenAI's activation; open_clip builds GELU unless told)."""
+    """Whether the text tower runs QuickGELU (OpenAI's activation; open_clip builds GELU unless told). open_clip
+    gives both towers the same activation, so this is the model's too, ModifiedResNets included."""
     return any(isinstance(module, QuickGELU) for name, module in model.named_modules()
                if not name.startswith('visual'))
 
