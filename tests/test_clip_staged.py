@@ -75,6 +75,52 @@ def test_vit_blocks_run_on_any_token_sequence_with_a_bias(vit):
     assert not torch.allclose(masked[:, 17:], out[:, 17:], atol=1e-3)
 
 
+def test_vit_blocks_under_bf16_autocast_take_sdpa_with_the_same_attention_and_bias(vit):
+    """Under a lowered autocast the plain blocks run through SDPA (``run_block``): the outputs are open_clip's
+    fp32 blocks' within bf16 error, also with an additive bias per image and head whose heads differ (a bias
+    applied to the wrong image or head would be far off); at fp32 they are open_clip's own forward, bit for bit."""
+    from clipdense.models.clip.staged_vit import plain_attention_block, run_block
+    staged = StagedViT(vit.visual)
+    tokens, _ = staged.embed(images(2, 3, 32, 32))
+    heads, length = staged.num_heads, tokens.shape[1]
+    bias = torch.zeros(2, heads, length, length)
+    bias[0, 1, :, 5:] = float('-inf')  # image 0, head 1 sees only the first five tokens
+    bias[1, 0, :, :9] = -30.0  # image 1, head 0 mostly ignores the first nine
+    bias = bias.flatten(0, 1)
+    block = staged.blocks[0]
+    assert plain_attention_block(block)
+    assert torch.equal(run_block(block, tokens, bias), block(tokens, attn_mask=bias))
+    def error(output, expected):
+        return (output.float() - expected).norm() / expected.norm()
+
+    for mask in (None, bias):
+        expected = block(tokens, attn_mask=mask)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            lowered = run_block(block, tokens, mask)
+            native = block(tokens, attn_mask=mask)
+        assert error(lowered, expected) < 2 * error(native, expected) + 1e-3
+    swapped = bias.view(2, heads, length, length).transpose(0, 1).flatten(0, 1)  # image 1's head 0 on image 0
+    assert heads == 2 and not torch.equal(swapped, bias)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert error(run_block(block, tokens, swapped), expected) > 10 * error(lowered, expected)
+
+
+def test_vit_blocks_with_their_own_forward_keep_it_under_autocast(vit):
+    from open_clip.transformer import ResidualAttentionBlock
+
+    from clipdense.models.clip.staged_vit import plain_attention_block, run_block
+
+    class Doubled(ResidualAttentionBlock):
+        def forward(self, q_x, k_x=None, v_x=None, attn_mask=None):
+            return 2 * q_x
+
+    block = Doubled(64, 4)
+    x = images(1, 5, 64)
+    assert not plain_attention_block(block)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert torch.equal(run_block(block, x), 2 * x)
+
+
 def test_vit_tokens_inserted_after_the_class_token_and_replaced_before_blocks(vit):
     """ZegCLIP's deep prompts: inserted after CLS, then replaced by fresh ones before every later block."""
     staged = StagedViT(vit.visual)
@@ -114,7 +160,8 @@ def test_vit_honours_open_clip_grad_checkpointing(vit, monkeypatch):
     checkpointed = []
 
     def spy(function, *args, **kwargs):
-        checkpointed.append(function)
+        assert function is staged_vit.run_block
+        checkpointed.append(args[0])  # the block
         return torch.utils.checkpoint.checkpoint(function, *args, **kwargs)
 
     monkeypatch.setattr(staged_vit, 'checkpoint', spy)

@@ -8,7 +8,7 @@ from clipdense.apis import inference_model, read_image
 from clipdense.models.refinement import PAMR
 from clipdense.models.segmentors import TrainingFreeSegmentor
 from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs, suppress_small_classes
-from clipdense.models.utils import SlidingWindow, window_grid
+from clipdense.models.utils import SlidingWindow, sliding_window, window_grid
 from clipdense.models.utils.sliding_window import divided_into_contiguous
 from clipdense.registry import register_all_modules
 
@@ -70,6 +70,25 @@ def test_channels_last_window_logits_merge_bit_for_bit():
     assert blocked.is_contiguous() and torch.equal(blocked, total / count)
 
 
+def test_windows_resized_while_merging_a_few_classes_at_a_time_are_bit_for_bit(monkeypatch):
+    """With ``to_window`` each window's low-resolution logits are resized inside the merge, a few classes at a
+    time: the same bits as resizing whole windows first and merging them in window order."""
+    torch.manual_seed(0)
+    images = torch.randn(1, 3, 40, 56)
+    conv = torch.nn.Conv2d(3, 7, 8, stride=8)  # logits on an 8-pixel grid
+
+    def to_window(logits, size):
+        return F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
+
+    monkeypatch.setattr(sliding_window, 'PIECE_BYTES', 3 * 32 * 32 * 4)  # pieces of 3, 3 and 1 classes
+    merged = SlidingWindow((32, 32), (16, 16))(images, [(40, 56)], conv, to_window)[0]
+    total, count = torch.zeros(7, 40, 56), torch.zeros(1, 40, 56)
+    for y1, y2, x1, x2 in window_grid(40, 56, (32, 32), (16, 16)):
+        total[:, y1:y2, x1:x2] += to_window(conv(images[:, :, y1:y2, x1:x2]), (32, 32))[0]
+        count[:, y1:y2, x1:x2] += 1
+    assert torch.equal(merged, total / count)
+
+
 def test_center_padding_crops_and_corner_padding_squeezes():
     model = segmentor(window_padding='center')
     window = torch.randn(1, 3, 20, 28)  # patch 8: pad to 24 x 32, 2 rows top / 2 bottom, 2 cols left / 2 right
@@ -97,7 +116,7 @@ def test_predict_returns_class_probabilities_and_labels_at_original_size():
 
 def test_synonyms_take_the_best_name_after_a_softmax_over_all_names():
     cosine = torch.tensor([0.1, 0.5, 0.3, 0.2]).view(4, 1, 1)
-    probs = names_to_class_probs(cosine, torch.tensor([0, 1, 1, 2]), 3, logit_scale=10.0)
+    probs = names_to_class_probs(cosine.clone(), torch.tensor([0, 1, 1, 2]), 3, logit_scale=10.0)
     all_names = torch.softmax(cosine.flatten() * 10, 0)
     assert torch.allclose(probs.flatten(), torch.stack([all_names[0], all_names[1], all_names[3]]))
 

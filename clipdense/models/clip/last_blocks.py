@@ -13,21 +13,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import nn
 
-
-def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    batch, length, width = x.shape
-    return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)
-
-
-def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    batch, heads, length, head_dim = x.shape
-    return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
-
-
-def project_qkv(block: nn.Module, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """q, k, v (B, L, C) of a block's attention for normalised tokens ``y``."""
-    attn = block.attn
-    return F.linear(y, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+from .staged_vit import merge_heads, project_qkv, run_block, split_heads
 
 
 class LastBlock(nn.Module):
@@ -71,7 +57,7 @@ class VanillaLastBlock(LastBlock):
     """CLIP's own block (q·kᵀ attention, residual, FFN): the baseline the methods depart from."""
 
     def forward(self, block, x, grid):
-        return block(x)
+        return run_block(block, x)
 
 
 class MaskCLIPLastBlock(LastBlock):

@@ -19,7 +19,7 @@ from torch import nn
 from .pos_embed import POS_INTERPOLATIONS
 from .staged_convnext import StagedConvNeXt
 from .staged_resnet import StagedModifiedResNet
-from .staged_vit import StagedViT
+from .staged_vit import StagedViT, run_block
 
 StagedTower = Union[StagedViT, StagedModifiedResNet, StagedConvNeXt]
 
@@ -125,7 +125,7 @@ class DenseCLIPVision(nn.Module):
             k = F.linear(block.ln_1(x), attn.in_proj_weight[channels:2 * channels],
                          attn.in_proj_bias[channels:2 * channels])
             last_keys = attn.out_proj(k)[:, 1:]
-        x = self.last_block(block, x, (height, width)) if self.last_block is not None else block(x)
+        x = self.last_block(block, x, (height, width)) if self.last_block is not None else run_block(block, x)
         if last in levels:
             states[last] = x
         batch = x.shape[0]

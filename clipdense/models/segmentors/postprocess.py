@@ -11,9 +11,10 @@ def names_to_class_probs(cosine: torch.Tensor, name_to_class: torch.Tensor, num_
     """``softmax(logit_scale · cos)`` over all names, then each class keeps its best synonym.
 
     Args:
-        cosine: (num_names, H, W) cosine similarities.
+        cosine: (num_names, H, W) cosine similarities, **scaled in place** (at full resolution a scaled copy
+            is one more map per class, ~200 MB at ADE-150).
     """
-    probs = (cosine * logit_scale).softmax(dim=0)
+    probs = cosine.mul_(logit_scale).softmax(dim=0)
     return max_over_synonyms(probs[None], name_to_class, num_classes)[0]
 
 

@@ -108,16 +108,19 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
         self.register_buffer('name_to_class', classes.name_to_class.to(device), persistent=False)
 
     # ---- logits -------------------------------------------------------------------------------------
-    def window_cosine(self, windows: torch.Tensor) -> torch.Tensor:
-        """Cosine logits (N, num_names, h, w) of same-sized windows (N, 3, h, w)."""
-        height, width = windows.shape[-2:]
+    def window_padding_of(self, height: int, width: int) -> Tuple[int, int, int, int]:
+        """Zero padding (left, right, top, bottom) of a window of ``height`` × ``width`` (see 2. above)."""
+        if self.window_padding is None:
+            return (0, 0, 0, 0)
         patch = self.encoder.patch_size
-        top = left = 0
-        if self.window_padding is not None:
-            pad_h, pad_w = -height % patch, -width % patch
-            if self.window_padding == 'center':
-                top, left = pad_h // 2, pad_w // 2
-            windows = F.pad(windows, (left, pad_w - left, top, pad_h - top))
+        pad_h, pad_w = -height % patch, -width % patch
+        top, left = (pad_h // 2, pad_w // 2) if self.window_padding == 'center' else (0, 0)
+        return (left, pad_w - left, top, pad_h - top)
+
+    def window_scores(self, windows: torch.Tensor) -> torch.Tensor:
+        """Cosine logits (N, num_names, h', w') on the patch grid of same-sized windows (N, 3, h, w), class-major
+        (as the references' maps, which they resize)."""
+        windows = F.pad(windows, self.window_padding_of(*windows.shape[-2:]))
         encoded = self.encoder(windows, keys=self.window_refinement is not None)
         # Under a bf16/fp16 precision only the tower is lowered: the cosine with the text (a small share of the
         # cost) and the refinements stay fp32, which keeps the labels close to fp32's.
@@ -126,15 +129,26 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
             cosine = torch.einsum('ndhw,qd->nqhw', features, self.name_embeddings.float())
             if self.window_refinement is not None:
                 cosine = self.window_refinement(cosine, encoded.keys.float())
+        return cosine.contiguous()
+
+    def to_window(self, scores: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+        """Patch-grid logits (N, C, h', w') of windows of ``size`` resized to it: the padded window's logits are
+        cropped back (``'center'``) or squeezed into the window (``'corner'``, ``None``)."""
+        height, width = size
+        left, right, top, bottom = self.window_padding_of(height, width)
         if self.window_padding == 'center':
-            cosine = resize_logits(cosine, windows.shape[-2:])
-            return cosine[:, :, top:top + height, left:left + width]
-        return resize_logits(cosine, (height, width))
+            padded = resize_logits(scores, (height + top + bottom, width + left + right))
+            return padded[:, :, top:top + height, left:left + width]
+        return resize_logits(scores, size)
+
+    def window_cosine(self, windows: torch.Tensor) -> torch.Tensor:
+        """Cosine logits (N, num_names, h, w) of same-sized windows (N, 3, h, w)."""
+        return self.to_window(self.window_scores(windows), windows.shape[-2:])
 
     def image_cosine(self, inputs: torch.Tensor, shapes: List[Tuple[int, int]]) -> List[torch.Tensor]:
         """Per image, cosine logits (num_names, h_i, w_i) on its network input."""
         if self.mode == 'slide':
-            return self.sliding_window(inputs, shapes, self.window_cosine)
+            return self.sliding_window(inputs, shapes, self.window_scores, self.to_window)
         return [self.window_cosine(inputs[index:index + 1, :, :height, :width])[0]
                 for index, (height, width) in enumerate(shapes)]
 
@@ -155,7 +169,7 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
                 with full_precision(cosine.device):
                     cosine = self.refinement(resize_logits(guide, ori_shape).float(), cosine.float())
             probs = names_to_class_probs(cosine[0].float(), self.name_to_class, len(self.vocabulary),
-                                         self.logit_scale)
+                                         self.logit_scale)  # scales the maps in place: they are ours
             if self.area_thd is not None:
                 probs = suppress_small_classes(probs, self.area_thd, self.background_class)
             labels = label_map(probs, self.prob_thd, self.background_class)

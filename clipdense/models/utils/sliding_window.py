@@ -6,12 +6,15 @@ batch go through the model together, in chunks of ``windows_per_batch``; per-win
 their window, summed into the image and divided by the per-pixel window count.
 """
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 Window = Tuple[int, int, int, int]  # y1, y2, x1, x2
+# Most bytes of one window's resized logits at a time (``to_window``): glibc reuses freed blocks below 32 MiB
+# instead of returning them to the system, so later pieces cost no page faults.
+PIECE_BYTES = 2 ** 23
 
 
 def window_grid(height: int, width: int, crop: Tuple[int, int], stride: Tuple[int, int]) -> List[Window]:
@@ -50,11 +53,16 @@ class SlidingWindow:
         self.stride = _pair(self.stride)
 
     def __call__(self, images: torch.Tensor, image_shapes: Sequence[Tuple[int, int]],
-                 window_logits: Callable[[torch.Tensor], torch.Tensor]) -> List[torch.Tensor]:
+                 window_logits: Callable[[torch.Tensor], torch.Tensor],
+                 to_window: Optional[Callable[[torch.Tensor, Tuple[int, int]], torch.Tensor]] = None
+                 ) -> List[torch.Tensor]:
         """Merged logits (C, h_i, w_i) for each image ``images[i, :, :h_i, :w_i]``.
 
-        ``window_logits`` maps a batch of same-sized windows (N, 3, h, w) to logits (N, C, h, w) at the
-        windows' own size.
+        ``window_logits`` maps a batch of same-sized windows (N, 3, h, w) to logits (N, C, h', w'). Without
+        ``to_window`` they must be at the windows' own size (h' = h, w' = w). With it, ``to_window(logits, (h, w))``
+        maps one window's logits (1, c, h', w') for a few classes to its size, applied while merging: the
+        window-sized maps of a whole batch (~180 MB at ADE-150, six windows) never exist at once, and each piece
+        is small enough for the allocator to reuse its memory instead of mapping fresh pages.
         """
         jobs = []  # (image index, window)
         for index, (height, width) in enumerate(image_shapes):
@@ -77,7 +85,14 @@ class SlidingWindow:
                         height, width = image_shapes[index]
                         merged[index] = zeros_laid_out_as(window, height, width)
                         counts[index] = window.new_zeros(1, height, width)
-                    merged[index][:, y1:y2, x1:x2] += window
+                    region = merged[index][:, y1:y2, x1:x2]
+                    if to_window is None:
+                        region += window
+                    else:
+                        size = (y2 - y1, x2 - x1)
+                        step = max(1, PIECE_BYTES // (size[0] * size[1] * window.element_size()))
+                        for first in range(0, window.shape[0], step):
+                            region[first:first + step] += to_window(window[None, first:first + step], size)[0]
                     counts[index][:, y1:y2, x1:x2] += 1
         return [divided_into_contiguous(total, count) for total, count in zip(merged, counts)]
 
