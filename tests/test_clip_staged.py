@@ -105,6 +105,29 @@ def test_vit_blocks_under_bf16_autocast_take_sdpa_with_the_same_attention_and_bi
         assert error(run_block(block, tokens, swapped), expected) > 10 * error(lowered, expected)
 
 
+def test_lowered_copies_of_frozen_weights_are_autocasts_cast_made_once(vit, monkeypatch):
+    """``run_block`` casts frozen weights once: the same bits as autocast casting them per call; a changed weight is
+    cast again; a weight being trained is left to autocast."""
+    from clipdense.models.clip import staged_vit
+    staged = StagedViT(vit.visual)
+    tokens, _ = staged.embed(images(2, 3, 32, 32))
+    block = staged.blocks[1]
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        cached = staged_vit.run_block(block, tokens)
+        weight = block.mlp.c_fc.weight
+        copy = staged_vit.lowered_copy(weight, torch.bfloat16)
+        assert copy.dtype == torch.bfloat16 and staged_vit.lowered_copy(weight, torch.bfloat16) is copy
+        with monkeypatch.context() as patch:
+            patch.setattr(staged_vit, 'lowered_copy', lambda param, dtype: param)  # autocast casts per call
+            assert torch.equal(staged_vit.run_block(block, tokens), cached)
+        weight.mul_(2)
+        recast = staged_vit.lowered_copy(weight, torch.bfloat16)
+        assert torch.equal(recast, weight.to(torch.bfloat16)) and not torch.equal(recast, copy)
+        weight.div_(2)
+    trained = torch.nn.Parameter(torch.ones(3))
+    assert staged_vit.lowered_copy(trained, torch.bfloat16) is trained
+
+
 def test_vit_blocks_with_their_own_forward_keep_it_under_autocast(vit):
     from open_clip.transformer import ResidualAttentionBlock
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from open_clip.transformer import ResidualAttentionBlock
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+from torch.utils.weak import WeakIdKeyDictionary
 
 from clipdense.utils.errors import UserError
 
@@ -54,32 +55,59 @@ def project_qkv(block: nn.Module, y: torch.Tensor) -> Tuple[torch.Tensor, torch.
 
 def run_block(block: nn.Module, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``block(x, attn_mask=attn_mask)``; under a bf16/fp16 autocast, open_clip's plain blocks take their attention
-    through ``scaled_dot_product_attention`` instead of ``nn.MultiheadAttention``. On ViT-B/16 on a CPU with AMX
-    (``tools/analysis_tools/benchmark_trainfree.py``'s setting) that runs the 12 blocks 1.3× (6 × 197 tokens) to
-    1.9× (1377 tokens) faster at the same error against fp32 (0.29 % relative, either way). fp32 keeps open_clip's
-    own forward: SDPA's sums differ from it in the last bits, and fp32 is the references' bits."""
+    through ``scaled_dot_product_attention`` instead of ``nn.MultiheadAttention``, with their frozen weights cast
+    once (``lowered_copy``). On ViT-B/16 on a CPU with AMX (``tools/analysis_tools/benchmark_trainfree.py``'s
+    setting) SDPA runs the 12 blocks 1.3× (6 × 197 tokens) to 1.9× (1377 tokens) faster at the same error against
+    fp32 (0.29 % relative, either way). fp32 keeps open_clip's own forward: SDPA's sums differ from it in the last
+    bits, and fp32 is the references' bits."""
     device = x.device.type
-    lowered = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) in (torch.bfloat16,
-                                                                                         torch.float16)
-    if not (lowered and plain_attention_block(block)):
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    if dtype not in (torch.bfloat16, torch.float16) or not plain_attention_block(block):
         return block(x, attn_mask=attn_mask)
-    attn = block.attn
-    query, key, value = (split_heads(t, attn.num_heads) for t in project_qkv(block, block.ln_1(x)))
+
+    def linear(layer_input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return F.linear(layer_input, lowered_copy(weight, dtype), lowered_copy(bias, dtype))
+
+    attn, mlp = block.attn, block.mlp
+    qkv = linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    query, key, value = (split_heads(t, attn.num_heads) for t in qkv)
     if attn_mask is not None and attn_mask.dim() == 3:  # (B * heads, L, L) → (B, heads, L, L)
         attn_mask = attn_mask.view(x.shape[0], attn.num_heads, *attn_mask.shape[1:])
     mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask,
                                            dropout_p=attn.dropout if attn.training else 0.0)
-    x = x + block.ls_1(attn.out_proj(merge_heads(mixed)))
-    return x + block.ls_2(block.mlp(block.ln_2(x)))
+    x = x + block.ls_1(linear(merge_heads(mixed), attn.out_proj.weight, attn.out_proj.bias))
+    hidden = mlp.gelu(linear(block.ln_2(x), mlp.c_fc.weight, mlp.c_fc.bias))
+    return x + block.ls_2(linear(hidden, mlp.c_proj.weight, mlp.c_proj.bias))
 
 
 def plain_attention_block(block: nn.Module) -> bool:
     """Whether ``block`` is open_clip's ``ResidualAttentionBlock`` as written (self-attention, batch-first, one
-    in-projection, no extra key/value biases), the block ``run_block`` can rewrite."""
-    attn = getattr(block, 'attn', None)
+    in-projection with biases, no extra key/value biases, a c_fc → gelu → c_proj MLP), the block ``run_block`` can
+    rewrite."""
+    attn, mlp = getattr(block, 'attn', None), getattr(block, 'mlp', None)
     return (type(block).forward is ResidualAttentionBlock.forward and isinstance(attn, nn.MultiheadAttention)
-            and attn.batch_first and attn._qkv_same_embed_dim and attn.bias_k is None and not attn.add_zero_attn
-            and not hasattr(block, 'ln_1_kv'))
+            and attn.batch_first and attn._qkv_same_embed_dim and attn.in_proj_bias is not None
+            and attn.bias_k is None and not attn.add_zero_attn and not hasattr(block, 'ln_1_kv')
+            and isinstance(mlp, nn.Sequential) and list(mlp._modules) == ['c_fc', 'gelu', 'c_proj']
+            and all(isinstance(layer, nn.Linear) and layer.bias is not None for layer in (mlp.c_fc, mlp.c_proj)))
+
+
+_lowered_copies = WeakIdKeyDictionary()
+
+
+def lowered_copy(param: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``param`` in ``dtype``, cast once and kept while the parameter is unchanged (its version, storage and
+    device). autocast would cast a frozen weight again on every call (its cache keeps only trainable leaves, and
+    only within one autocast region): ~5 % of a bf16 ViT-B/16 forward on a CPU. The values are autocast's cast.
+    A parameter being trained is handed back as it is, for autocast to cast (and its gradient to flow)."""
+    if param.requires_grad and torch.is_grad_enabled():
+        return param
+    key = (dtype, param._version, param.data_ptr(), param.device)
+    cached = _lowered_copies.get(param)
+    if cached is None or cached[0] != key:
+        cached = (key, param.detach().to(dtype))
+        _lowered_copies[param] = cached
+    return cached[1]
 
 
 class StagedViT(nn.Module):
