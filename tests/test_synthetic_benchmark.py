@@ -68,10 +68,10 @@ def test_method_reproduces_its_measured_miou(method, evaluate):
     assert miou > 5 * MEASURED_RANDOM_WEIGHTS, f'{method}: mIoU {miou:.2f} is not far above random weights'
 
 
-# bf16 inference (model.precision='bf16') against fp32 on the same 40 scenes, measured 2026-12-03 (AVX-512 BF16,
-# tools/analysis_tools/benchmark_trainfree.py): pixels labelled as in fp32 99.7 / 99.7 / 99.6 / 99.7 %, mIoU
-# 12.08 / 11.67 / 10.94 / 14.26 against fp32's 12.10 / 11.65 / 10.93 / 14.27 (sclip / clearclip / maskclip /
-# naclip). The bounds are issue 18's: >= 99 % of the pixels, mIoU within 0.5.
+# bf16 inference (model.precision='bf16') against fp32 on the same 40 scenes, measured 2026-12-05 (AVX-512 BF16
+# and AMX, tools/analysis_tools/benchmark_trainfree.py, blocks through SDPA): pixels labelled as in fp32 99.7 /
+# 99.7 / 99.6 / 99.7 %, mIoU 12.07 / 11.69 / 10.95 / 14.25 against fp32's 12.10 / 11.65 / 10.93 / 14.27 (sclip /
+# clearclip / maskclip / naclip). The bounds are issue 18's: >= 99 % of the pixels, mIoU within 0.5.
 @pytest.mark.parametrize('method', ['sclip', 'clearclip', 'maskclip', pytest.param('naclip', marks=pytest.mark.slow)])
 def test_bf16_agrees_with_fp32(method, world, evaluate):
     import torch
