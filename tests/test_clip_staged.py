@@ -105,6 +105,26 @@ def test_vit_blocks_under_bf16_autocast_take_sdpa_with_the_same_attention_and_bi
         assert error(run_block(block, tokens, swapped), expected) > 10 * error(lowered, expected)
 
 
+def test_vit_blocks_under_torch_compile_take_the_sdpa_form_at_fp32(vit, monkeypatch):
+    """While torch.compile traces, the plain blocks take the SDPA form at fp32 too (with the fp32 weights): open_clip's
+    outputs within fp32 rounding, also with a per-head bias."""
+    from clipdense.models.clip import staged_vit
+    staged = StagedViT(vit.visual)
+    tokens, _ = staged.embed(images(2, 3, 32, 32))
+    bias = torch.zeros(2 * staged.num_heads, tokens.shape[1], tokens.shape[1])
+    bias[1, :, 4:] = float('-inf')
+    block = staged.blocks[0]
+    expected = block(tokens, attn_mask=bias)
+    calls = []
+    monkeypatch.setattr(staged_vit, 'lowered_copy', lambda param, dtype: calls.append('lowered_copy'))
+    merge_heads = staged_vit.merge_heads
+    monkeypatch.setattr(staged_vit, 'merge_heads', lambda x: calls.append('sdpa form') or merge_heads(x))
+    monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+    with torch.no_grad():
+        traced = staged_vit.run_block(block, tokens, bias)
+    assert torch.allclose(traced, expected, atol=1e-5) and calls == ['sdpa form']
+
+
 def test_lowered_copies_of_frozen_weights_are_autocasts_cast_made_once(vit, monkeypatch):
     """``run_block`` casts frozen weights once: the same bits as autocast casting them per call; a changed weight is
     cast again; a weight being trained is left to autocast."""

@@ -58,14 +58,19 @@ def run_block(block: nn.Module, x: torch.Tensor, attn_mask: Optional[torch.Tenso
     through ``scaled_dot_product_attention`` instead of ``nn.MultiheadAttention``, with their frozen weights cast
     once (``lowered_copy``). On ViT-B/16 on a CPU with AMX (``tools/analysis_tools/benchmark_trainfree.py``'s
     setting) SDPA runs the 12 blocks 1.3× (6 × 197 tokens) to 1.9× (1377 tokens) faster at the same error against
-    fp32 (0.29 % relative, either way). fp32 keeps open_clip's own forward: SDPA's sums differ from it in the last
-    bits, and fp32 is the references' bits."""
+    fp32 (0.29 % relative, either way). Under ``torch.compile`` the blocks take the same form at any precision: the
+    compiler reorders fp32 sums anyway, and it turns ``nn.MultiheadAttention`` into batched matmuls 7× slower than
+    eager on SCLIP's windows (CPU profile), which made the compiled tower slower than the eager one. Eager fp32
+    keeps open_clip's own forward: SDPA's sums differ from it in the last bits, and fp32 is the references' bits."""
     device = x.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-    if dtype not in (torch.bfloat16, torch.float16) or not plain_attention_block(block):
+    lowered = dtype in (torch.bfloat16, torch.float16)
+    if not ((lowered or torch.compiler.is_compiling()) and plain_attention_block(block)):
         return block(x, attn_mask=attn_mask)
 
     def linear(layer_input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        if not lowered:
+            return F.linear(layer_input, weight, bias)
         return F.linear(layer_input, lowered_copy(weight, dtype), lowered_copy(bias, dtype))
 
     attn, mlp = block.attn, block.mlp
