@@ -19,7 +19,7 @@ import cv2
 from mmengine.config import DictAction
 
 from clipdense.apis import inference_detector, init_model, read_image
-from clipdense.apis.demo_options import check_output_image, demo_cfg_options
+from clipdense.apis.demo_options import check_output_image, demo_cfg_options, write_output_image
 from clipdense.utils import UserError, run_cli
 from clipdense.utils.precision import add_inference_args
 from clipdense.visualization import draw_detections
@@ -69,9 +69,7 @@ def main():
     class_names = model.dataset_meta['classes']
     drawn = draw_detections(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), instances.bboxes, instances.labels,
                             instances.scores, class_names, masks=instances.get('masks'))
-    if not cv2.imwrite(args.out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
-        raise OutputPathError(f'could not write the image to {args.out} (--out): check the free space and the '
-                              'permissions of its folder.')
+    write_output_image(args.out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     counts = Counter(class_names[label] for label in instances.labels.tolist())
     found = ', '.join(f'{count} {name}' for name, count in counts.most_common())
     print(f'{len(instances)} detections drawn (score >= {args.score_thr}){": " + found if found else ""}')

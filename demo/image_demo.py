@@ -14,11 +14,10 @@ with one line on stderr and exit status 2, before the model runs where it can be
 """
 import argparse
 
-import cv2
 from mmengine.config import DictAction
 
 from clipdense.apis import inference_model, init_model, read_image
-from clipdense.apis.demo_options import check_output_image, demo_cfg_options
+from clipdense.apis.demo_options import check_output_image, demo_cfg_options, write_output_image
 from clipdense.utils import run_cli
 from clipdense.utils.precision import add_inference_args
 from clipdense.visualization import draw_overlay
@@ -52,9 +51,7 @@ def main():
     result = inference_model(model, image)
     labels = result.pred_sem_seg.data[0].cpu().numpy()
     overlay = draw_overlay(image, labels, model.dataset_meta['classes'], opacity=args.opacity)
-    if not cv2.imwrite(args.out, overlay):
-        raise OutputPathError(f'could not write the overlay to {args.out} (--out): check the free space and the '
-                              'permissions of its folder.')
+    write_output_image(args.out, overlay, 'overlay')
     present = sorted({model.dataset_meta['classes'][i] for i in set(labels.flatten().tolist())})
     print(f'classes found: {", ".join(present)}')
     print(f'overlay written to {args.out}')

@@ -199,6 +199,13 @@ def test_demo_unwritable_output(user_error, image_file, blocked_dir, tmp_path, m
     assert '--out' in line and (blocked_dir in line if name == 'blocked' else 'overlay.xyz' in line)
 
 
+def test_demo_output_that_fails_to_write_after_the_model_ran(user_error, image_file, tmp_path, monkeypatch):
+    """A write that fails after the checks (a full disk) is one line naming --out, not a traceback."""
+    monkeypatch.setattr('cv2.imwrite', lambda path, image: False)
+    line = user_error(DEMO, image_file, SCLIP_TINY, '--vocab', SMALL_VOCAB, '--out', tmp_path / 'out.png')
+    assert 'could not write the overlay' in line and '--out' in line and 'out.png' in line
+
+
 def test_demo_missing_config(user_error, image_file, tmp_path):
     line = user_error(DEMO, image_file, tmp_path / 'no_such_config.py', '--out', tmp_path / 'out.png')
     assert 'config file not found' in line and 'no_such_config.py' in line

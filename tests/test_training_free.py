@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.structures import SegDataSample
 
-from clipdense.apis import inference_model, read_image
+from clipdense.apis import read_image
 from clipdense.models.refinement import PAMR
 from clipdense.models.segmentors import TrainingFreeSegmentor
 from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs, suppress_small_classes

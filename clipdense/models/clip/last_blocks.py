@@ -9,7 +9,6 @@ go through one dense-attention function, chosen once (compiled op or PyTorch ref
 from typing import Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import nn
 
