@@ -47,10 +47,12 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
 
 
-def project_qkv(block: nn.Module, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """q, k, v (B, L, C) of a block's attention for normalised tokens ``y``."""
+def project_qkv(block: nn.Module, y: torch.Tensor, linear: Callable = F.linear
+                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v (B, L, C) of a block's attention for normalised tokens ``y`` (``linear(y, weight, bias)`` applies
+    the in-projection)."""
     attn = block.attn
-    return F.linear(y, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    return linear(y, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
 
 
 def run_block(block: nn.Module, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -74,8 +76,7 @@ def run_block(block: nn.Module, x: torch.Tensor, attn_mask: Optional[torch.Tenso
         return F.linear(layer_input, lowered_copy(weight, dtype), lowered_copy(bias, dtype))
 
     attn, mlp = block.attn, block.mlp
-    qkv = linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-    query, key, value = (split_heads(t, attn.num_heads) for t in qkv)
+    query, key, value = (split_heads(t, attn.num_heads) for t in project_qkv(block, block.ln_1(x), linear))
     if attn_mask is not None and attn_mask.dim() == 3:  # (B * heads, L, L) → (B, heads, L, L)
         attn_mask = attn_mask.view(x.shape[0], attn.num_heads, *attn_mask.shape[1:])
     mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask,
