@@ -121,14 +121,32 @@ def test_synonyms_take_the_best_name_after_a_softmax_over_all_names():
     assert torch.allclose(probs.flatten(), torch.stack([all_names[0], all_names[1], all_names[3]]))
 
 
+@pytest.mark.parametrize('threads', [1, 2, 3])
+def test_probabilities_written_over_the_logits_keep_the_softmax_bits(threads):
+    """On a CPU the softmax overwrites the scaled logits. Its kernel treats the last few pixels of each thread's
+    share with scalar code: sizes and thread counts here put pixels in both paths."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for shape in [(150, 37, 53), (7, 1, 5), (3, 16, 16), (40, 9, 130)]:
+            cosine = torch.randn(shape).clamp_(-1, 1)
+            expected = (cosine * 40.0).softmax(0)
+            spent = cosine.clone()
+            probs = names_to_class_probs(spent, torch.arange(shape[0]), shape[0], logit_scale=40.0)
+            assert torch.equal(probs, expected)
+            assert probs.data_ptr() == spent.data_ptr()  # no second full-resolution map
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_area_threshold_keeps_background_and_large_classes():
     probs = torch.zeros(3, 10, 10)
     probs[0, :5] = 0.9  # background rows 0-4
     probs[1, 5:] = 0.8  # class 1: 45 pixels
     probs[2, 5:, :1] = 0.95  # class 2: 5 pixels = 10 % of the 50 foreground pixels: not strictly more
-    out = suppress_small_classes(probs, 0.1, background=0)
+    out = suppress_small_classes(probs.clone(), 0.1, background=0)
     assert out[2].sum() == 0 and torch.equal(out[0], probs[0]) and torch.equal(out[1], probs[1])
-    assert suppress_small_classes(probs, 0.09, background=0)[2].sum() > 0
+    assert suppress_small_classes(probs.clone(), 0.09, background=0)[2].sum() > 0
 
 
 def test_prob_threshold_sends_uncertain_pixels_to_background():

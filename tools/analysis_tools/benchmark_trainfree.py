@@ -12,7 +12,8 @@ own process, so that peak memory is its own:
 
 * ``reference loop``: what the reference repositories do, in fp32: one window per forward, last-block attention as
   a bmm/softmax chain, ClearCLIP's discarded full last block computed anyway, each window's logits padded to the
-  full image and accumulated, PAMR (NACLIP) with its neighbour maps stacked;
+  full image and accumulated, PAMR (NACLIP) with its neighbour maps stacked, and their own last step (a scaled
+  copy, a fresh softmax, argmax and the best probability);
 * ``clipdense <precision>``: the segmentor as shipped (all windows of an image in one backbone batch, the
   dense-attention op chosen at build time, no dead compute) at ``model.precision`` = each of ``--precisions``
   (default fp32 and, where the device has native instructions, bf16 on CPUs, fp16 and bf16 on GPUs);
@@ -81,10 +82,11 @@ def protocol_inputs(model, count: int):
 class ReferenceLoop:
     """The references' inference loop on the same model weights."""
 
-    def __init__(self, model):
+    def __init__(self, model, method: str):
         from clipdense.models.clip import ClearCLIPLastBlock
         from clipdense.ops.reference import dense_attention_reference
         self.model = model
+        self.mmseg_postprocess = method == 'maskclip'  # MaskCLIP runs mmseg 0.x's; the others SCLIP's
         block = model.encoder.last_block
         if block is not None:
             block.attention_by_device = {device.type: dense_attention_reference
@@ -119,9 +121,25 @@ class ReferenceLoop:
         if model.refinement is not None:
             guide = F.interpolate(inputs, size=cosine.shape[-2:], mode='bilinear', align_corners=False)
             cosine = reference_pamr(model.refinement, guide, cosine)
-        from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs
-        probs = names_to_class_probs(cosine[0], model.name_to_class, len(model.vocabulary), model.logit_scale)
-        return label_map(probs)[0]
+        return self.labels(cosine)
+
+    def labels(self, cosine):
+        """The references' last step on (1, names, H, W) logits. SCLIP, ClearCLIP and NACLIP: a scaled copy, a
+        fresh softmax, synonyms by a one-hot product and a max, argmax, and the best probability (for prob_thd,
+        computed even at 0); NACLIP renormalises. MaskCLIP (mmseg 0.x): softmax at temperature 1, argmax."""
+        model = self.model
+        if self.mmseg_postprocess:
+            return cosine.softmax(dim=1)[0].argmax(0)
+        probs = (cosine[0] * model.logit_scale).softmax(0)
+        num_classes = len(model.vocabulary)
+        if probs.shape[0] != num_classes:
+            one_hot = F.one_hot(model.name_to_class).T.reshape(num_classes, -1, 1, 1).to(probs.dtype)
+            probs = (probs[None] * one_hot).max(1)[0]
+        labels = probs.argmax(0, keepdim=True)
+        labels[probs.max(0, keepdim=True)[0] < model.prob_thd] = 0
+        if model.renormalize:
+            probs /= probs.sum(0, keepdim=True)
+        return labels[0]
 
 
 def reference_pamr(pamr, guide, scores):
@@ -162,7 +180,7 @@ def measure(method: str, mode: str, images: int, device: str, classes: int, queu
     clock = TowerClock(model.vision_tower(), device) if mode != 'reference loop' else None
     batches = protocol_inputs(model, images + 1)
     if mode == 'reference loop':
-        loop = ReferenceLoop(model)
+        loop = ReferenceLoop(model, method)
 
         def run(batch):
             data = model.data_preprocessor(batch, False)

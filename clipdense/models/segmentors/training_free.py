@@ -169,12 +169,12 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
                 with full_precision(cosine.device):
                     cosine = self.refinement(resize_logits(guide, ori_shape).float(), cosine.float())
             probs = names_to_class_probs(cosine[0].float(), self.name_to_class, len(self.vocabulary),
-                                         self.logit_scale)  # scales the maps in place: they are ours
+                                         self.logit_scale)  # spends the maps: they are ours
             if self.area_thd is not None:
                 probs = suppress_small_classes(probs, self.area_thd, self.background_class)
             labels = label_map(probs, self.prob_thd, self.background_class)
             if self.renormalize:
-                probs = probs / probs.sum(dim=0, keepdim=True)
+                probs = probs.div_(probs.sum(dim=0, keepdim=True))
             sample.set_data(dict(seg_logits=PixelData(data=probs), pred_sem_seg=PixelData(data=labels)))
         return data_samples
 
