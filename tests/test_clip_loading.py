@@ -12,11 +12,13 @@ def test_open_clip_name_random_weights_is_fp32_eval():
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
-@pytest.mark.parametrize('width,layers,patch,grid', [(64, 2, 8, 4), (128, 3, 16, 3)])
-def test_openai_state_dict_any_size_is_loaded_exactly(tmp_path, width, layers, patch, grid):
+@pytest.mark.parametrize('width,layers,patch,grid,zip_format', [(64, 2, 8, 4, True), (128, 3, 16, 3, True),
+                                                                (64, 2, 8, 4, False)])
+def test_openai_state_dict_any_size_is_loaded_exactly(tmp_path, width, layers, patch, grid, zip_format):
+    """Zip files are mapped, not read; files in torch's legacy format are read."""
     state_dict = make_openai_state_dict(width=width, layers=layers, patch=patch, grid=grid)
     path = tmp_path / 'clip.pt'
-    torch.save(state_dict, path)
+    torch.save(state_dict, path, _use_new_zipfile_serialization=zip_format)
     model = build_clip(None, str(path))
     assert model.visual.transformer.width == width
     assert len(model.visual.transformer.resblocks) == layers

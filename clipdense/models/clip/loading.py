@@ -133,7 +133,9 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
             from safetensors.torch import load_file
             state_dict = load_file(path, device='cpu')
         else:
-            state_dict = torch.load(path, map_location='cpu', weights_only=True)
+            # Mapped, not read, where the format allows: for a named architecture only the keys are looked at
+            # here, and open_clip's loader reads the file itself.
+            state_dict = torch.load(path, map_location='cpu', weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as error:  # noqa: BLE001 - whatever the reader's complaint, the file is the problem
         raise CLIPLoadError(
             f'cannot read CLIP weights file {path} ({describe_read_error(error)}): it is not a complete torch, '
