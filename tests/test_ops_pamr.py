@@ -27,6 +27,7 @@ def inputs(batch, channels, height, width, dilations, dtype=torch.float32, devic
     ((2, 5, 17, 13), (8, 16), 3),  # dilations beyond the map: every neighbour clamped to a border
     ((1, 1, 1, 1), (1, ), 1),
     ((2, 4, 24, 31), (1, 3, 5), 10),
+    ((1, 6, 200, 45), (8, 16), 2),  # bands of rows and a partial block of channels per task
 ])
 def test_compiled_is_bit_exact_on_cpu(shape, dilations, steps, dtype):
     scores, weights = inputs(*shape, dilations, dtype)
