@@ -70,11 +70,10 @@ def run_block(block: nn.Module, x: torch.Tensor, attn_mask: Optional[torch.Tenso
     if not ((lowered or torch.compiler.is_compiling()) and plain_attention_block(block)):
         return block(x, attn_mask=attn_mask)
 
-    def linear(layer_input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if not lowered:
-            return F.linear(layer_input, weight, bias)
+    def lowered_linear(layer_input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return F.linear(layer_input, lowered_copy(weight, dtype), lowered_copy(bias, dtype))
 
+    linear = lowered_linear if lowered else F.linear
     attn, mlp = block.attn, block.mlp
     query, key, value = (split_heads(t, attn.num_heads) for t in project_qkv(block, block.ln_1(x), linear))
     if attn_mask is not None and attn_mask.dim() == 3:  # (B * heads, L, L) → (B, heads, L, L)
