@@ -6,7 +6,8 @@
 # adapter keeps SAN's 8 blocks but is 120 wide with 20 queries (SAN: 240, 100; scenes hold a few objects, and the
 # width sets the CPU time) and uses patch 8 so that its grid is CLIP's; 64-px crops of scenes resized to a long side
 # of 112-224 px, padded to 64 with pixel 128 as SAN pads; whole-scene inference. CLIP's 80 ImageNet templates (what
-# the tiny CLIP learnt) and a short schedule at a higher learning rate than SAN's 60k iterations at 1e-4.
+# the tiny CLIP learnt) and a short schedule at a higher learning rate than SAN's 60k iterations at 1e-4 (500
+# iterations: seen classes 13.7 mIoU, against 9.4 after 300 and 10.3 after 1000).
 _base_ = [
     '../_base_/models/san_vit-b16.py', '../_base_/datasets/synthetic_world.py', '../_base_/default_runtime.py',
     '../_base_/schedules/san_60k.py'
@@ -34,7 +35,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=16, num_workers=2, dataset=dict(pipeline=train_pipeline))
-iterations = 1000
+iterations = 500
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=iterations, by_epoch=False)]
 train_cfg = dict(max_iters=iterations, val_interval=iterations)
