@@ -22,9 +22,12 @@ def make_extension():
     sources = sorted(glob.glob(os.path.join(CSRC, '*.cpp')) +
                      glob.glob(os.path.join(CSRC, 'cpu', '*.cpp')))
     # -ffp-contract=off: products and sums rounded one by one, as PyTorch's elementwise ops round them (PAMR's
-    # kernel is bit for bit its reference).
+    # kernel is bit for bit its reference). -fopenmp: at::parallel_for runs its tasks on torch's OpenMP threads only
+    # where the including source is compiled with OpenMP (ATen/Parallel-inl.h); without it every kernel runs on one
+    # thread. The extension then loads the libgomp that torch has already loaded (the same soname).
     kwargs = dict(include_dirs=[os.path.abspath(CSRC)],
-                  extra_compile_args={'cxx': ['-O3', '-ffp-contract=off']})
+                  extra_compile_args={'cxx': ['-O3', '-ffp-contract=off', '-fopenmp']},
+                  extra_link_args=['-fopenmp'])
     if with_cuda():
         sources += sorted(glob.glob(os.path.join(CSRC, 'cuda', '*.cu')))
         kwargs['define_macros'] = [('WITH_CUDA', None)]

@@ -298,7 +298,7 @@ def test_an_extension_built_from_older_sources_is_reported(monkeypatch):
     try:
         assert ext_loader.load_ext() is None
         with pytest.raises(RuntimeError, match=r'/somewhere/_ext.so was built from other sources \(interface 1, '
-                                               r'these wrappers need 2\): rebuild it.*build_ext --inplace'):
+                                               r'these wrappers need 3\): rebuild it.*build_ext --inplace'):
             roi_align(*make_inputs(torch.float32), 7)
     finally:
         ext_loader._import_ext.cache_clear()

@@ -8,8 +8,9 @@ from clipdense.apis import read_image
 from clipdense.models.refinement import PAMR
 from clipdense.models.segmentors import TrainingFreeSegmentor
 from clipdense.models.segmentors.postprocess import label_map, names_to_class_probs, suppress_small_classes
-from clipdense.models.utils import SlidingWindow, sliding_window, window_grid
+from clipdense.models.utils import SlidingWindow, window_grid
 from clipdense.models.utils.sliding_window import divided_into_contiguous
+from clipdense.ops import bilinear_resize, resize_bilinear
 from clipdense.registry import register_all_modules
 
 register_all_modules()
@@ -70,23 +71,39 @@ def test_channels_last_window_logits_merge_bit_for_bit():
     assert blocked.is_contiguous() and torch.equal(blocked, total / count)
 
 
-def test_windows_resized_while_merging_a_few_classes_at_a_time_are_bit_for_bit(monkeypatch):
-    """With ``to_window`` each window's low-resolution logits are resized inside the merge, a few classes at a
-    time: the same bits as resizing whole windows first and merging them in window order."""
+@pytest.mark.parametrize('crop', [32, 80])  # PyTorch's channels-last kernel resizes 32 x 32 maps, its generic one 80 x 80
+@pytest.mark.parametrize('compiled', [True, False])
+def test_windows_resized_while_merging_are_bit_for_bit(monkeypatch, crop, compiled):
+    """Each window's low-resolution logits are resized and added inside the merge (by the compiled kernel, or by
+    PyTorch a few classes at a time): the same bits as resizing whole windows with F.interpolate first and merging
+    them in window order, on one thread and on two."""
+    if not compiled:
+        monkeypatch.setattr(bilinear_resize, 'compiled_matches_torch', lambda: False)
+    # PyTorch's pieces: 5 classes, then 2 and 1 (a last piece of 3 would be resized otherwise on one thread).
+    monkeypatch.setattr(bilinear_resize, 'PIECE_BYTES', 5 * crop * crop * 4)
     torch.manual_seed(0)
-    images = torch.randn(1, 3, 40, 56)
-    conv = torch.nn.Conv2d(3, 7, 8, stride=8)  # logits on an 8-pixel grid
+    height, width = crop + crop // 4, crop + crop * 3 // 4
+    images = torch.randn(1, 3, height, width)
+    conv = torch.nn.Conv2d(3, 8, 8, stride=8).requires_grad_(False)  # logits on an 8-pixel grid
 
-    def to_window(logits, size):
-        return F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
+    def to_window(logits, size, add_to):
+        resize_bilinear(logits, size, add_to=add_to)
 
-    monkeypatch.setattr(sliding_window, 'PIECE_BYTES', 3 * 32 * 32 * 4)  # pieces of 3, 3 and 1 classes
-    merged = SlidingWindow((32, 32), (16, 16))(images, [(40, 56)], conv, to_window)[0]
-    total, count = torch.zeros(7, 40, 56), torch.zeros(1, 40, 56)
-    for y1, y2, x1, x2 in window_grid(40, 56, (32, 32), (16, 16)):
-        total[:, y1:y2, x1:x2] += to_window(conv(images[:, :, y1:y2, x1:x2]), (32, 32))[0]
-        count[:, y1:y2, x1:x2] += 1
-    assert torch.equal(merged, total / count)
+    stride = (crop // 2, crop // 2)
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            merged = SlidingWindow((crop, crop), stride)(images, [(height, width)], conv, to_window)[0]
+            total, count = torch.zeros(8, height, width), torch.zeros(1, height, width)
+            for y1, y2, x1, x2 in window_grid(height, width, (crop, crop), stride):
+                logits = conv(images[:, :, y1:y2, x1:x2])
+                total[:, y1:y2, x1:x2] += F.interpolate(logits, size=(crop, crop), mode='bilinear',
+                                                        align_corners=False)[0]
+                count[:, y1:y2, x1:x2] += 1
+            assert torch.equal(merged, total / count), threads
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_center_padding_crops_and_corner_padding_squeezes():

@@ -62,7 +62,8 @@ from clipdense.datasets.synthetic.generator import Scene
 from clipdense.models.clip import (IMAGENET_80, ClearCLIPLastBlock, DenseCLIPVision,
                                    MaskCLIPLastBlock, NACLIPLastBlock, SCLIPLastBlock, StagedViT,
                                    TextClassifier, VanillaLastBlock)
-from clipdense.models.utils import SlidingWindow, resize_logits
+from clipdense.models.utils import SlidingWindow
+from clipdense.ops import resize_bilinear
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'clipdense', 'assets', 'clip_configs')
@@ -414,7 +415,7 @@ def dense_miou(model, text: torch.Tensor, scenes: List[Scene], size: int, readou
 
     def window_logits(windows: torch.Tensor) -> torch.Tensor:
         features = F.normalize(encoder(windows).dense, dim=1)
-        return resize_logits(torch.einsum('ndhw,cd->nchw', features, text), windows.shape[-2:])
+        return resize_bilinear(torch.einsum('ndhw,cd->nchw', features, text), windows.shape[-2:])
 
     for scene in scenes:
         image = to_tensor(scene.image[None])

@@ -6,8 +6,8 @@ from typing import Optional, Tuple
 
 import torch
 
-# The interface of the ops the wrappers call; pybind.cpp's interface_version (2: RoIAlign's min_size).
-EXT_INTERFACE = 2
+# The interface of the ops the wrappers call; pybind.cpp's interface_version (3: bilinear_resize).
+EXT_INTERFACE = 3
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,8 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.structures import SegDataSample
 
 from clipdense.models.clip import ClassEmbeddings, DenseCLIPVision
-from clipdense.models.utils import OpenVocabularyMixin, SlidingWindow, build_clip_and_text, resize_logits
+from clipdense.ops import resize_bilinear
+from clipdense.models.utils import OpenVocabularyMixin, SlidingWindow, build_clip_and_text
 from clipdense.registry import MODELS
 from clipdense.utils.precision import full_precision
 
@@ -131,15 +132,17 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
                 cosine = self.window_refinement(cosine, encoded.keys.float())
         return cosine.contiguous()
 
-    def to_window(self, scores: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    def to_window(self, scores: torch.Tensor, size: Tuple[int, int],
+                  add_to: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Patch-grid logits (N, C, h', w') of windows of ``size`` resized to it: the padded window's logits are
-        cropped back (``'center'``) or squeezed into the window (``'corner'``, ``None``)."""
+        cropped back (``'center'``) or squeezed into the window (``'corner'``, ``None``); added into ``add_to``
+        when given."""
         height, width = size
         left, right, top, bottom = self.window_padding_of(height, width)
         if self.window_padding == 'center':
-            padded = resize_logits(scores, (height + top + bottom, width + left + right))
-            return padded[:, :, top:top + height, left:left + width]
-        return resize_logits(scores, size)
+            return resize_bilinear(scores, (height + top + bottom, width + left + right),
+                                   (top, left, height, width), add_to)
+        return resize_bilinear(scores, size, add_to=add_to)
 
     def window_cosine(self, windows: torch.Tensor) -> torch.Tensor:
         """Cosine logits (N, num_names, h, w) of same-sized windows (N, 3, h, w)."""
@@ -164,10 +167,10 @@ class TrainingFreeSegmentor(OpenVocabularyMixin, BaseSegmentor):
             height, width = shapes[index]
             guide = inputs[index:index + 1, :, :height, :width]
             cosine, guide = unflip(cosine[None], sample), unflip(guide, sample)
-            cosine = resize_logits(cosine, ori_shape)
+            cosine = resize_bilinear(cosine, ori_shape)
             if self.refinement is not None:
                 with full_precision(cosine.device):
-                    cosine = self.refinement(resize_logits(guide, ori_shape).float(), cosine.float())
+                    cosine = self.refinement(resize_bilinear(guide, ori_shape).float(), cosine.float())
             probs = names_to_class_probs(cosine[0].float(), self.name_to_class, len(self.vocabulary),
                                          self.logit_scale)  # spends the maps: they are ours
             if self.area_thd is not None:

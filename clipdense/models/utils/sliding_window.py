@@ -9,12 +9,8 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 
 Window = Tuple[int, int, int, int]  # y1, y2, x1, x2
-# Most bytes of one window's resized logits at a time (``to_window``): glibc reuses freed blocks below 32 MiB
-# instead of returning them to the system, so later pieces cost no page faults.
-PIECE_BYTES = 2 ** 23
 
 
 def window_grid(height: int, width: int, crop: Tuple[int, int], stride: Tuple[int, int]) -> List[Window]:
@@ -54,15 +50,15 @@ class SlidingWindow:
 
     def __call__(self, images: torch.Tensor, image_shapes: Sequence[Tuple[int, int]],
                  window_logits: Callable[[torch.Tensor], torch.Tensor],
-                 to_window: Optional[Callable[[torch.Tensor, Tuple[int, int]], torch.Tensor]] = None
+                 to_window: Optional[Callable[[torch.Tensor, Tuple[int, int], torch.Tensor], None]] = None
                  ) -> List[torch.Tensor]:
         """Merged logits (C, h_i, w_i) for each image ``images[i, :, :h_i, :w_i]``.
 
         ``window_logits`` maps a batch of same-sized windows (N, 3, h, w) to logits (N, C, h', w'). Without
-        ``to_window`` they must be at the windows' own size (h' = h, w' = w). With it, ``to_window(logits, (h, w))``
-        maps one window's logits (1, c, h', w') for a few classes to its size, applied while merging: the
-        window-sized maps of a whole batch (~180 MB at ADE-150, six windows) never exist at once, and each piece
-        is small enough for the allocator to reuse its memory instead of mapping fresh pages.
+        ``to_window`` they must be at the windows' own size (h' = h, w' = w). With it, ``to_window(logits, (h, w),
+        add_to)`` adds one window's logits (1, C, h', w'), resized to its size, into ``add_to`` (1, C, h, w), the
+        window's region of the merged map: the window-sized maps of a whole batch (~180 MB at ADE-150, six
+        windows) never exist at once (``resize_bilinear`` adds without a window-sized temporary).
         """
         jobs = []  # (image index, window)
         for index, (height, width) in enumerate(image_shapes):
@@ -89,10 +85,7 @@ class SlidingWindow:
                     if to_window is None:
                         region += window
                     else:
-                        size = (y2 - y1, x2 - x1)
-                        step = max(1, PIECE_BYTES // (size[0] * size[1] * window.element_size()))
-                        for first in range(0, window.shape[0], step):
-                            region[first:first + step] += to_window(window[None, first:first + step], size)[0]
+                        to_window(window[None], (y2 - y1, x2 - x1), region[None])
                     counts[index][:, y1:y2, x1:x2] += 1
         return [divided_into_contiguous(total, count) for total, count in zip(merged, counts)]
 
@@ -121,13 +114,6 @@ def divided_into_contiguous(total: torch.Tensor, count: torch.Tensor, block_byte
     for top in range(0, height, rows):
         out[:, top:top + rows] = total[:, top:top + rows] / count[:, top:top + rows]
     return out
-
-
-def resize_logits(logits: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize (align_corners=False) of (N, C, h, w) logits, as mmseg's ``resize``."""
-    if tuple(logits.shape[-2:]) == tuple(size):
-        return logits
-    return F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
 
 
 def _pair(value) -> Tuple[int, int]:

@@ -42,6 +42,12 @@ at::Tensor dense_attention_forward_cpu(const at::Tensor& q, const at::Tensor& k,
 at::Tensor pamr_propagate_cpu(const at::Tensor& scores, const at::Tensor& weights,
                               const std::vector<int64_t>& dilations, int64_t steps);
 
+// Bilinear enlargement (align_corners=False) of `source` (P, h, w) to (full_height, full_width), of which the
+// window starting at (top, left) of `target`'s size (P, rows, columns) is written into `target` (added to it
+// when `accumulate`), with the bits of PyTorch's upsample_bilinear2d. float32; `target`'s rows contiguous.
+void bilinear_resize_cpu(const at::Tensor& source, at::Tensor& target, int64_t full_height, int64_t full_width,
+                         int64_t top, int64_t left, bool accumulate);
+
 // (dy, dx) of PAMR's neighbours: per dilation d, the 3 x 3 grid at spacing d in row-major order
 // without its centre.
 inline std::vector<std::pair<int64_t, int64_t>> pamr_offsets(const std::vector<int64_t>& dilations) {

@@ -165,14 +165,35 @@ at::Tensor pamr_propagate(const at::Tensor& scores, const at::Tensor& weights,
   return pamr_propagate_cpu(scores, weights, dilations, steps);
 }
 
+void bilinear_resize(const at::Tensor& source, at::Tensor target, const std::vector<int64_t>& size,
+                     const std::vector<int64_t>& offset, bool accumulate) {
+  const char* op = "bilinear_resize";
+  TORCH_CHECK(source.is_cpu() && target.is_cpu(), op, ": a CPU op; on ", source.device(),
+              " use torch.nn.functional.interpolate");
+  TORCH_CHECK(source.scalar_type() == at::kFloat && target.scalar_type() == at::kFloat, op,
+              ": float32 maps only, got ", source.scalar_type(), " and ", target.scalar_type());
+  TORCH_CHECK(source.dim() == 3 && target.dim() == 3 && target.size(0) == source.size(0), op,
+              ": source (P, h, w) and target (P, rows, columns) expected, got ", source.sizes(), " and ",
+              target.sizes());
+  TORCH_CHECK(source.size(1) > 0 && source.size(2) > 0, op, ": empty source ", source.sizes());
+  TORCH_CHECK(target.stride(2) == 1, op, ": the target's rows must be contiguous");
+  TORCH_CHECK(size.size() == 2 && offset.size() == 2, op, ": size and offset are (height, width) pairs");
+  TORCH_CHECK(size[0] > 0 && size[1] > 0, op, ": the output size must be positive, got ", size);
+  TORCH_CHECK(offset[0] >= 0 && offset[1] >= 0 && offset[0] + target.size(1) <= size[0] &&
+                  offset[1] + target.size(2) <= size[1],
+              op, ": a ", target.size(1), " x ", target.size(2), " window at (", offset[0], ", ", offset[1],
+              ") does not fit in ", size);
+  bilinear_resize_cpu(source, target, size[0], size[1], offset[0], offset[1], accumulate);
+}
+
 }  // namespace
 }  // namespace clipdense
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "clipdense's compiled ops (RoIAlign, fused dense attention, PAMR propagation)";
+  m.doc() = "clipdense's compiled ops (RoIAlign, fused dense attention, PAMR propagation, bilinear resize)";
   // Raised whenever an op's arguments change, so that a build older than the Python wrappers is
   // reported as such (clipdense/ops/ext_loader.py: EXT_INTERFACE).
-  m.attr("interface_version") = 2;
+  m.attr("interface_version") = 3;
   m.def("built_with_cuda", [] { return clipdense::kBuiltWithCuda; },
         "Whether the CUDA kernels were compiled in");
   m.def("roi_align_forward", &clipdense::roi_align_forward,
@@ -192,4 +213,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pamr_propagate", &clipdense::pamr_propagate,
         "PAMR's propagation: steps of neighbour-weighted sums of the scores", py::arg("scores"),
         py::arg("weights"), py::arg("dilations"), py::arg("steps"));
+  m.def("bilinear_resize", &clipdense::bilinear_resize,
+        "Bilinear enlargement (align_corners=False) of float32 CPU maps into a window of the target, with "
+        "upsample_bilinear2d's bits", py::arg("source"), py::arg("target"), py::arg("size"), py::arg("offset"),
+        py::arg("accumulate"));
 }

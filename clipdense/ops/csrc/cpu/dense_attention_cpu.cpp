@@ -4,6 +4,7 @@
 // adds every pair's softmax(logits) @ v straight into its rows of the output. The matrix
 // products go through ATen (and so BLAS), the softmax through ATen's vectorised kernel.
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 
@@ -31,6 +32,9 @@ at::Tensor dense_attention_forward_cpu(const at::Tensor& q, const at::Tensor& k,
   const int64_t row_blocks = (tokens + kRowBlock - 1) / kRowBlock;
   const int64_t tasks = batch * heads * row_blocks;
   at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    // Grad mode is per thread and OpenMP's threads do not inherit the caller's: the ATen ops below are the
+    // forward's own arithmetic (autograd goes through the reference in Python), never recorded.
+    const at::NoGradGuard no_grad;
     // Reused across this thread's tasks; ATen ops called here run single-threaded.
     at::Tensor logits = at::empty({kRowBlock, tokens}, q.options());
     at::Tensor probabilities = at::empty({kRowBlock, tokens}, q.options());
