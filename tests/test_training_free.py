@@ -71,7 +71,7 @@ def test_channels_last_window_logits_merge_bit_for_bit():
     assert blocked.is_contiguous() and torch.equal(blocked, total / count)
 
 
-@pytest.mark.parametrize('crop', [32, 80])  # PyTorch's channels-last kernel resizes 32 x 32 maps, its generic one 80 x 80
+@pytest.mark.parametrize('crop', [32, 80])  # PyTorch's channels-last kernel resizes 32 x 32 maps, its generic 80 x 80
 @pytest.mark.parametrize('compiled', [True, False])
 def test_windows_resized_while_merging_are_bit_for_bit(monkeypatch, crop, compiled):
     """Each window's low-resolution logits are resized and added inside the merge (by the compiled kernel, or by
