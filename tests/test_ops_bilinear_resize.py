@@ -141,3 +141,34 @@ def test_pytorch_adds_in_pieces_of_any_channels_but_three():
     assert channel_pieces(8, 5) == [(0, 5), (5, 7), (7, 8)]
     assert channel_pieces(9, 4) == [(0, 4), (4, 8), (8, 9)]
     assert channel_pieces(3, 1) == [(0, 3)]  # a three-channel map is resized whole, as PyTorch would
+
+
+def test_without_the_extension_pytorch_resizes_and_says_so_once(monkeypatch):
+    said = []
+    monkeypatch.setattr(bilinear_resize, 'load_ext', lambda: None)
+    monkeypatch.setattr(bilinear_resize, 'print_log', lambda message, **kwargs: said.append(message))
+    bilinear_resize._warn_missing_extension.cache_clear()
+    try:
+        source = torch.randn(1, 6, 14, 14)
+        for _ in range(2):
+            assert torch.equal(resize_bilinear(source, (224, 224)), interpolate(source, (224, 224)))
+    finally:
+        bilinear_resize._warn_missing_extension.cache_clear()
+    assert len(said) == 1 and 'F.interpolate' in said[0] and 'pip install -e .' in said[0]
+
+
+@needs_ext
+@pytest.mark.parametrize('change,message', [
+    (dict(source=torch.rand(2, 5, 6, dtype=torch.float64)), 'float32 maps only'),
+    (dict(source=torch.rand(5, 6)), r'source \(P, h, w\) and target \(P, rows, columns\) expected'),
+    (dict(target=torch.rand(3, 20, 30)), r'source \(P, h, w\) and target \(P, rows, columns\) expected'),
+    (dict(target=torch.rand(2, 30, 20).transpose(1, 2)), "the target's rows must be contiguous"),
+    (dict(offset=[15, 0]), r'a 20 x 30 window at \(15, 0\) does not fit'),
+    (dict(size=[0, 30]), 'the output size must be positive'),
+])
+def test_compiled_rejects_bad_arguments(change, message):
+    arguments = dict(source=torch.rand(2, 5, 6), target=torch.rand(2, 20, 30), size=[30, 30], offset=[0, 0],
+                     accumulate=False)
+    arguments.update(change)
+    with pytest.raises(RuntimeError, match=message):
+        load_ext().bilinear_resize(**arguments)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor
 
-from .ext_loader import load_ext
+from .ext_loader import ext_import_error, load_ext
 
 Window = Tuple[int, int, int, int]  # top, left, height, width
 # Where PyTorch resizes (``add_to`` without the compiled kernel), the most bytes of resized maps at a time: glibc
@@ -98,7 +98,16 @@ def _compiled_applies(source: Tensor, size: Tuple[int, int], add_to: Optional[Te
             add_to.view(-1, *add_to.shape[2:])
         except RuntimeError:  # the planes are not one strided axis: no view to write through
             return False
-    return load_ext() is not None and compiled_matches_torch()
+    if load_ext() is None:
+        _warn_missing_extension()
+        return False
+    return compiled_matches_torch()
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_missing_extension() -> None:
+    print_log(f'score maps are resized by F.interpolate (same results, slower): clipdense._ext does not import '
+              f'({ext_import_error()}); build it with `pip install -e .`', logger='current', level=30)
 
 
 @functools.lru_cache(maxsize=None)

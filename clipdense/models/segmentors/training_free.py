@@ -7,8 +7,8 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.structures import SegDataSample
 
 from clipdense.models.clip import ClassEmbeddings, DenseCLIPVision
-from clipdense.ops import resize_bilinear
 from clipdense.models.utils import OpenVocabularyMixin, SlidingWindow, build_clip_and_text
+from clipdense.ops import resize_bilinear
 from clipdense.registry import MODELS
 from clipdense.utils.precision import full_precision
 
