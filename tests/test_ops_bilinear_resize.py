@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipdense.ops import load_ext, resize_bilinear
-from clipdense.ops import bilinear_resize
+from clipdense.ops import bilinear_resize, load_ext, resize_bilinear
 from clipdense.ops.bilinear_resize import channel_pieces, compiled_matches_torch, torch_uses_generic_kernel
 
 needs_ext = pytest.mark.skipif(

@@ -42,7 +42,7 @@ at::Tensor dense_attention_forward_cpu(const at::Tensor& q, const at::Tensor& k,
 at::Tensor pamr_propagate_cpu(const at::Tensor& scores, const at::Tensor& weights,
                               const std::vector<int64_t>& dilations, int64_t steps);
 
-// Bilinear enlargement (align_corners=False) of `source` (P, h, w) to (full_height, full_width), of which the
+// Bilinear resize (align_corners=False) of `source` (P, h, w) to (full_height, full_width), of which the
 // window starting at (top, left) of `target`'s size (P, rows, columns) is written into `target` (added to it
 // when `accumulate`), with the bits of PyTorch's upsample_bilinear2d. float32; `target`'s rows contiguous.
 void bilinear_resize_cpu(const at::Tensor& source, at::Tensor& target, int64_t full_height, int64_t full_width,

@@ -214,7 +214,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "PAMR's propagation: steps of neighbour-weighted sums of the scores", py::arg("scores"),
         py::arg("weights"), py::arg("dilations"), py::arg("steps"));
   m.def("bilinear_resize", &clipdense::bilinear_resize,
-        "Bilinear enlargement (align_corners=False) of float32 CPU maps into a window of the target, with "
+        "Bilinear resize (align_corners=False) of float32 CPU maps into a window of the target, with "
         "upsample_bilinear2d's bits", py::arg("source"), py::arg("target"), py::arg("size"), py::arg("offset"),
         py::arg("accumulate"));
 }

@@ -1,4 +1,4 @@
-// Bilinear enlargement (align_corners=False) of float32 maps on the CPU, with PyTorch's bits.
+// Bilinear resize (align_corners=False) of float32 maps on the CPU, with PyTorch's bits.
 //
 // PyTorch's upsample_bilinear2d computes every output from its four inputs with gathered indices. The
 // interpolation is separable and PyTorch's arithmetic follows it: along the width first, for each of the two
@@ -6,8 +6,8 @@
 // fuse the first product into the sum). Here each source row is interpolated along the width once per band of
 // output rows instead of once per output row that reads it, and the output rows are then plain vector loops. The
 // same roundings in the same order give the same bits: clipdense/ops/bilinear_resize.py checks this against
-// PyTorch once per process and uses PyTorch where they differ. Only enlargements (or equal sizes) are handled: on
-// shrinking, PyTorch's results follow another order.
+// PyTorch once per process and uses PyTorch where they differ, and for the shapes PyTorch gives to its
+// channels-last kernel, which rounds in another order. Enlargements and reductions alike.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
